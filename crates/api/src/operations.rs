@@ -1,0 +1,154 @@
+//! The routes an operator and an orchestrator use: liveness, readiness and metrics. Readiness
+//! and lag are read from the store's head and the stream's last sequence, so they are true
+//! whichever process runs the relay.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// What the operations routes look at.
+#[derive(Clone)]
+pub struct OperationsState {
+    pub reader: eventstore::Reader,
+    pub stream: eventlog::StreamProbe,
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) fn routes(state: OperationsState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    /// The store's last committed position.
+    store: Probe,
+    /// The stream's last sequence (= the last relayed position).
+    stream: Probe,
+    /// Committed events not yet on the stream.
+    relay_lag: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Probe {
+    Position(u64),
+    Error(String),
+}
+
+impl Probe {
+    fn position(&self) -> Option<u64> {
+        match self {
+            Probe::Position(position) => Some(*position),
+            Probe::Error(_) => None,
+        }
+    }
+}
+
+async fn readiness(state: &OperationsState) -> Readiness {
+    let store = tokio::time::timeout(PROBE_TIMEOUT, state.reader.head());
+    let stream = tokio::time::timeout(PROBE_TIMEOUT, state.stream.last_sequence());
+    let (store, stream) = tokio::join!(store, stream);
+    let store = match store {
+        Ok(Ok(head)) => Probe::Position(head.position),
+        Ok(Err(error)) => Probe::Error(error.to_string()),
+        Err(_) => Probe::Error("the database did not answer in time".to_owned()),
+    };
+    let stream = match stream {
+        Ok(Ok(sequence)) => Probe::Position(sequence),
+        Ok(Err(error)) => Probe::Error(error.to_string()),
+        Err(_) => Probe::Error("NATS did not answer in time".to_owned()),
+    };
+    let relay_lag = store
+        .position()
+        .zip(stream.position())
+        .map(|(store, stream)| store.saturating_sub(stream));
+    Readiness {
+        ready: relay_lag.is_some(),
+        store,
+        stream,
+        relay_lag,
+    }
+}
+
+async fn readyz(State(state): State<OperationsState>) -> Response {
+    let readiness = readiness(&state).await;
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
+}
+
+async fn metrics(State(state): State<OperationsState>) -> Response {
+    let readiness = readiness(&state).await;
+    let mut registry = Registry::with_prefix("crm");
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: Option<u64>| {
+        if let Some(value) = value {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+            registry.register(name, help, gauge);
+        }
+    };
+    gauge(
+        &mut registry,
+        "store_position",
+        "The event store's last committed position",
+        readiness.store.position(),
+    );
+    gauge(
+        &mut registry,
+        "stream_position",
+        "The JetStream stream's last sequence (the last relayed position)",
+        readiness.stream.position(),
+    );
+    gauge(
+        &mut registry,
+        "relay_lag_events",
+        "Committed events not yet carried to JetStream",
+        readiness.relay_lag,
+    );
+    let up = |ok: bool| Some(u64::from(ok));
+    gauge(
+        &mut registry,
+        "store_up",
+        "1 when the database answers",
+        up(readiness.store.position().is_some()),
+    );
+    gauge(
+        &mut registry,
+        "nats_up",
+        "1 when the stream answers",
+        up(readiness.stream.position().is_some()),
+    );
+
+    let mut body = String::new();
+    match encode(&mut body, &registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be encoded");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

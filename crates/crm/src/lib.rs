@@ -1,0 +1,9 @@
+//! The `crm` application: every role of the system as one value that a process (or a test)
+//! builds from the settings and runs until told to stop. `crm up` runs every role in one process;
+//! `crm serve <role>` runs one, so the roles can be deployed apart against the same store and NATS.
+
+mod application;
+pub mod settings;
+
+pub use application::{Application, Role};
+pub use settings::Settings;

@@ -1,0 +1,123 @@
+//! `crm`: the one binary. Reads the settings once, then runs what the command line asks:
+//! every role (`up`), one role (`serve`), the migrations, or the chain verification.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use crm::{Application, Role, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "crm",
+    version,
+    about = "An event-sourced CRM: the store is the record, JetStream carries it"
+)]
+struct Cli {
+    /// A TOML settings file; `CRM_*` environment variables override it.
+    #[arg(long, global = true, env = "CRM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every role in one process: migrations, then the API and the relay.
+    Up,
+    /// One role alone, for deployments that run the roles apart.
+    Serve {
+        #[arg(value_enum)]
+        role: Role,
+    },
+    /// Applies the database migrations, then exits.
+    Migrate,
+    /// Recomputes the hash chain and checks the signed checkpoints: prints `ok` and the count,
+    /// or the first broken position (and exits with status 1).
+    Verify {
+        /// Start from the latest checkpoint whose signature verifies, instead of position 1.
+        #[arg(long)]
+        from_checkpoint: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref(), std::env::vars())
+        .map_err(|message| anyhow::anyhow!(message))?;
+    match cli.command {
+        Command::Up => {
+            eventstore::migrate(&settings.database).await?;
+            serve(&settings, &Role::ALL).await
+        }
+        Command::Serve { role } => serve(&settings, &[role]).await,
+        Command::Migrate => {
+            eventstore::migrate(&settings.database).await?;
+            println!(
+                "migrations applied to {}",
+                eventstore::redact(&settings.database.url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { from_checkpoint } => verify(&settings, from_checkpoint).await,
+    }
+}
+
+async fn serve(settings: &Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
+    let application = Application::build(settings, roles).await?;
+    application.run_until_stopped(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(settings: &Settings, from_checkpoint: bool) -> anyhow::Result<ExitCode> {
+    let pool = eventstore::connect(&settings.database).await?;
+    let mut client = pool.get().await.context("a database connection")?;
+    let report = eventstore::verify_log(&mut client, from_checkpoint).await?;
+    println!("{report}");
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,31 @@
+//! The record: an append-only, hash-chained event log in PostgreSQL.
+//!
+//! An event exists once its transaction has committed. The [`Appender`] batches concurrent
+//! appends into one transaction (group commit) in which it checks each stream's expected version,
+//! records idempotency keys, hands out gapless positions and chains every event's hash to the
+//! previous one. Domain events and record accesses share one log, one position sequence and one
+//! chain. The database itself refuses UPDATE, DELETE and TRUNCATE on the log's tables.
+//!
+//! This crate knows nothing of NATS or HTTP.
+
+mod appender;
+pub mod chain;
+pub mod checkpoint;
+mod db;
+mod error;
+mod model;
+mod read;
+mod verify;
+
+pub use appender::{Appender, MAX_EVENTS_PER_REQUEST, MAX_PAYLOAD_BYTES};
+pub use db::{APP_ROLE, StoreSettings, connect, connect_owner, migrate, redact};
+pub use error::StoreError;
+pub use model::{
+    AppendRequest, Appended, Category, ExpectedVersion, Idempotency, Metadata, NewEvent,
+    StoredEvent, StreamAppend, StreamRef, StreamVersion,
+};
+pub use read::{LogHead, Reader};
+pub use verify::{Broken, LogReport, Verification, VerifyFrom, verify, verify_log};
+
+/// The PostgreSQL channel the appender notifies (with the last position) after each commit.
+pub const NOTIFY_CHANNEL: &str = "crm_events";

@@ -1,0 +1,709 @@
+//! The event store against a real PostgreSQL: each test in a database of its own.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use eventstore::{
+    AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, StoreError, StoreSettings,
+    StreamAppend, StreamRef, VerifyFrom,
+};
+use serde_json::json;
+use testkit::TestDatabase;
+use uuid::Uuid;
+
+fn event(name: &str, payload: serde_json::Value) -> NewEvent {
+    NewEvent {
+        event_type: name.to_owned(),
+        schema_version: 1,
+        occurred_at: Utc::now(),
+        payload,
+    }
+}
+
+fn append_to(stream: &StreamRef, expected: ExpectedVersion, count: usize) -> AppendRequest {
+    let events = (0..count)
+        .map(|index| event("noted", json!({"index": index, "text": "a note"})))
+        .collect();
+    AppendRequest::new(
+        Metadata::actor("user:test"),
+        vec![StreamAppend::events(stream.clone(), expected, events)],
+    )
+}
+
+async fn start(database: &TestDatabase) -> (Appender, deadpool_postgres::Pool) {
+    let pool = eventstore::connect(&database.store_settings())
+        .await
+        .expect("the application connects");
+    (Appender::start(pool.clone(), 256), pool)
+}
+
+/// Every (position, stream, version) in the log, in position order.
+async fn log(database: &TestDatabase) -> Vec<(i64, String, Uuid, Option<i64>)> {
+    let client = database.owner_client().await;
+    client
+        .query(
+            "SELECT position, stream_type, stream_id, stream_version FROM events ORDER BY position",
+            &[],
+        )
+        .await
+        .expect("the log reads")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect()
+}
+
+fn assert_gapless(log: &[(i64, String, Uuid, Option<i64>)], expected_events: usize) {
+    let positions: Vec<i64> = log.iter().map(|row| row.0).collect();
+    let expected: Vec<i64> = (1..=expected_events as i64).collect();
+    assert_eq!(
+        positions, expected,
+        "positions are 1..N, no gap, no duplicate"
+    );
+    let mut versions: BTreeMap<(String, Uuid), Vec<i64>> = BTreeMap::new();
+    for (_, stream_type, stream_id, version) in log {
+        if let Some(version) = version {
+            versions
+                .entry((stream_type.clone(), *stream_id))
+                .or_default()
+                .push(*version);
+        }
+    }
+    for (stream, versions) in versions {
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(
+            versions, expected,
+            "versions of {stream:?} are 1..n in position order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_appends_at_the_same_version_one_commits_one_conflicts() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("deal", Uuid::now_v7());
+    appender
+        .append(append_to(&stream, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("the stream is created");
+
+    let first = appender.append(append_to(&stream, ExpectedVersion::Exactly(1), 1));
+    let second = appender.append(append_to(&stream, ExpectedVersion::Exactly(1), 1));
+    let (first, second) = tokio::join!(first, second);
+
+    let (won, lost) = match (first, second) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one append commits: {other:?}"),
+    };
+    assert_eq!(won.streams[0].version, Some(2));
+    match lost {
+        StoreError::Conflict {
+            actual, expected, ..
+        } => {
+            assert_eq!(actual, Some(2));
+            assert_eq!(expected, ExpectedVersion::Exactly(1));
+        }
+        other => panic!("the loser gets a conflict, not {other:?}"),
+    }
+    assert_gapless(&log(&database).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_fails_only_its_own_request_in_a_batch() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let contended = StreamRef::new("deal", Uuid::now_v7());
+    let requests = (0..20).map(|index| {
+        let appender = appender.clone();
+        let contended = contended.clone();
+        tokio::spawn(async move {
+            if index % 2 == 0 {
+                appender
+                    .append(append_to(&contended, ExpectedVersion::NoStream, 1))
+                    .await
+            } else {
+                let own = StreamRef::new("contact", Uuid::now_v7());
+                appender
+                    .append(append_to(&own, ExpectedVersion::NoStream, 2))
+                    .await
+            }
+        })
+    });
+    let results = futures::future::join_all(requests).await;
+    let (mut committed, mut conflicts) = (0, 0);
+    for (index, result) in results.into_iter().enumerate() {
+        match result.expect("the task ran") {
+            Ok(_) if index % 2 == 1 => committed += 1,
+            Ok(_) => committed += 1,
+            Err(StoreError::Conflict { .. }) if index % 2 == 0 => conflicts += 1,
+            Err(other) => panic!("request {index} failed with {other}"),
+        }
+    }
+    assert_eq!(
+        (committed, conflicts),
+        (11, 9),
+        "one creation of the contended stream wins"
+    );
+    assert_gapless(&log(&database).await, 1 + 10 * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_the_same_idempotency_key_appends_once_and_returns_the_first_result() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("contact", Uuid::now_v7());
+    let request = || append_to(&stream, ExpectedVersion::NoStream, 2).idempotent("key-1", b"body");
+
+    let first = appender
+        .append(request())
+        .await
+        .expect("the first append commits");
+    let retry = appender
+        .append(request())
+        .await
+        .expect("the retry is answered");
+    assert!(!first.replayed);
+    assert!(retry.replayed);
+    assert_eq!(
+        (
+            retry.first_position,
+            retry.last_position,
+            &retry.event_ids,
+            &retry.streams
+        ),
+        (
+            first.first_position,
+            first.last_position,
+            &first.event_ids,
+            &first.streams
+        )
+    );
+
+    let other_content =
+        append_to(&stream, ExpectedVersion::NoStream, 2).idempotent("key-1", b"other");
+    match appender.append(other_content).await {
+        Err(StoreError::IdempotencyMismatch { key }) => assert_eq!(key, "key-1"),
+        other => panic!("the same key with other content is refused: {other:?}"),
+    }
+    assert_eq!(
+        log(&database).await.len(),
+        2,
+        "only the first append wrote events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_with_one_key_append_once() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("lead", Uuid::now_v7());
+    let retries = (0..16).map(|_| {
+        let appender = appender.clone();
+        let request = append_to(&stream, ExpectedVersion::Any, 1).idempotent("same", b"same");
+        tokio::spawn(async move { appender.append(request).await })
+    });
+    let results: Vec<_> = futures::future::join_all(retries)
+        .await
+        .into_iter()
+        .map(|result| {
+            result
+                .expect("the task ran")
+                .expect("every retry is answered")
+        })
+        .collect();
+    let positions: HashSet<u64> = results.iter().map(|r| r.first_position).collect();
+    assert_eq!(positions.len(), 1, "all retries return the same position");
+    assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1);
+    assert_eq!(log(&database).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_append_to_several_streams_commits_them_together() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let (contact, company, deal) = (
+        StreamRef::new("contact", Uuid::now_v7()),
+        StreamRef::new("company", Uuid::now_v7()),
+        StreamRef::new("deal", Uuid::now_v7()),
+    );
+    appender
+        .append(append_to(&deal, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("the deal exists");
+
+    // The deal's expected version is stale, so nothing of the conversion may commit.
+    let conversion = |deal_expected| {
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![
+                StreamAppend::events(
+                    contact.clone(),
+                    ExpectedVersion::NoStream,
+                    vec![event("created", json!({}))],
+                ),
+                StreamAppend::events(
+                    company.clone(),
+                    ExpectedVersion::NoStream,
+                    vec![event("created", json!({}))],
+                ),
+                StreamAppend::events(
+                    deal.clone(),
+                    deal_expected,
+                    vec![event("opened", json!({}))],
+                ),
+            ],
+        )
+    };
+    let refused = appender.append(conversion(ExpectedVersion::NoStream)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        log(&database).await.len(),
+        1,
+        "nothing of the refused append was written"
+    );
+
+    let appended = appender
+        .append(conversion(ExpectedVersion::Exactly(1)))
+        .await
+        .expect("the conversion commits");
+    assert_eq!((appended.first_position, appended.last_position), (2, 4));
+    let versions: Vec<Option<u64>> = appended.streams.iter().map(|s| s.version).collect();
+    assert_eq!(versions, vec![Some(1), Some(1), Some(2)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_accesses_share_the_log_without_moving_versions() {
+    let database = TestDatabase::new().await;
+    let (appender, pool) = start(&database).await;
+    let contact = StreamRef::new("contact", Uuid::now_v7());
+    appender
+        .append(append_to(&contact, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("created");
+    let read = AppendRequest::new(
+        Metadata::actor("user:reader"),
+        vec![StreamAppend::access(
+            contact.clone(),
+            vec![event("accessed", json!({"action": "read"}))],
+        )],
+    );
+    let logged = appender.append(read).await.expect("the access is logged");
+    assert_eq!(
+        (logged.first_position, logged.streams[0].version),
+        (2, None)
+    );
+    appender
+        .append(append_to(&contact, ExpectedVersion::Exactly(1), 1))
+        .await
+        .expect("the access did not move the version");
+
+    let reader = eventstore::Reader::new(pool);
+    let loaded = reader.load_stream(&contact, 0).await.expect("loads");
+    let versions: Vec<Option<u64>> = loaded.iter().map(|e| e.stream_version).collect();
+    assert_eq!(
+        versions,
+        vec![Some(1), Some(2)],
+        "loading a stream skips accesses"
+    );
+    assert_eq!(reader.head().await.expect("head").position, 3);
+}
+
+/// When `CRM_TEST_APPEND_INTO` names a database, this test is one worker of
+/// `appends_from_two_processes_share_one_gapless_log` and appends its share there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_appends_from_32_tasks_have_gapless_positions_and_versions() {
+    let shared = std::env::var("CRM_TEST_APPEND_INTO").ok();
+    let database = match &shared {
+        Some(_) => None,
+        None => Some(TestDatabase::new().await),
+    };
+    let settings = match (&shared, &database) {
+        (Some(url), _) => StoreSettings {
+            url: url.clone(),
+            ..StoreSettings::default()
+        },
+        (None, Some(database)) => database.store_settings(),
+        (None, None) => unreachable!("one of the two is set"),
+    };
+    let appends = if shared.is_some() { 5_000 } else { 10_000 };
+    let pool = eventstore::connect(&settings).await.expect("connects");
+    let appender = Appender::start(pool, 256);
+    let streams: Arc<Vec<StreamRef>> = Arc::new(
+        (0..64)
+            .map(|index| StreamRef::new(["contact", "deal"][index % 2], Uuid::now_v7()))
+            .collect(),
+    );
+    let tasks = (0..32).map(|task| {
+        let appender = appender.clone();
+        let streams = streams.clone();
+        tokio::spawn(async move {
+            let mut positions = Vec::new();
+            for index in (task..appends).step_by(32) {
+                let stream = &streams[index % streams.len()];
+                let appended = appender
+                    .append(append_to(stream, ExpectedVersion::Any, 1))
+                    .await
+                    .expect("every append commits");
+                positions.push(appended.first_position);
+            }
+            positions
+        })
+    });
+    let mut positions: Vec<u64> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .flat_map(|task| task.expect("the task ran"))
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(
+        positions.len(),
+        appends,
+        "every append got a position of its own"
+    );
+    if let Some(database) = database {
+        assert_gapless(&log(&database).await, appends);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_two_processes_share_one_gapless_log() {
+    let database = TestDatabase::new().await;
+    let this_test_binary = std::env::current_exe().expect("the test binary's path");
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&this_test_binary)
+                .args([
+                    "--exact",
+                    "ten_thousand_appends_from_32_tasks_have_gapless_positions_and_versions",
+                ])
+                .env("CRM_TEST_APPEND_INTO", &database.url)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("a worker process starts")
+        })
+        .collect();
+    for mut worker in workers {
+        assert!(
+            worker.wait().expect("the worker ends").success(),
+            "the worker's appends all committed"
+        );
+    }
+    assert_gapless(&log(&database).await, 10_000);
+    let mut client = database.owner_client().await;
+    let verification = eventstore::verify(&mut client, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert!(verification.is_ok(), "{verification:?}");
+    assert_eq!(verification.checked, 10_000);
+}
+
+#[tokio::test]
+async fn update_delete_and_truncate_are_refused_even_with_replication_role_replica() {
+    let database = TestDatabase::new().await;
+    let (appender, pool) = start(&database).await;
+    let stream = StreamRef::new("contact", Uuid::now_v7());
+    appender
+        .append(append_to(&stream, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("appended");
+
+    let owner = database.owner_client().await;
+    for role in ["origin", "replica"] {
+        owner
+            .batch_execute(&format!("SET session_replication_role = {role}"))
+            .await
+            .expect("the owner may set the replication role");
+        for (table, column) in [
+            ("events", "actor"),
+            ("checkpoints", "key_id"),
+            ("signing_keys", "key_id"),
+            ("idempotency_keys", "key"),
+        ] {
+            for statement in [
+                format!("UPDATE {table} SET {column} = {column}"),
+                format!("DELETE FROM {table}"),
+                format!("TRUNCATE {table} CASCADE"),
+            ] {
+                let error = owner
+                    .batch_execute(&statement)
+                    .await
+                    .expect_err(&format!("{statement} is refused ({role})"));
+                let message = error
+                    .as_db_error()
+                    .map(|e| e.message().to_owned())
+                    .unwrap_or_default();
+                assert!(message.contains("append-only"), "{statement}: {message}");
+            }
+        }
+    }
+
+    // The application's role has no right to change anything, whatever the triggers say.
+    let app = pool.get().await.expect("an application connection");
+    for statement in [
+        "UPDATE events SET actor = 'x'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let error = app.batch_execute(statement).await.expect_err(statement);
+        let code = error.as_db_error().map(|e| e.code().code().to_owned());
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "{statement}: permission denied"
+        );
+    }
+    assert_eq!(log(&database).await.len(), 1);
+}
+
+#[tokio::test]
+async fn verify_passes_an_honest_log_and_names_the_altered_position() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    for _ in 0..10 {
+        let stream = StreamRef::new("contact", Uuid::now_v7());
+        appender
+            .append(append_to(&stream, ExpectedVersion::NoStream, 3))
+            .await
+            .expect("appended");
+    }
+    let mut owner = database.owner_client().await;
+    let honest = eventstore::verify(&mut owner, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert!(honest.is_ok(), "{honest:?}");
+    assert_eq!((honest.checked, honest.position), (30, 30));
+
+    owner
+        .batch_execute(
+            "ALTER TABLE events DISABLE TRIGGER events_append_only;
+             UPDATE events SET payload = '{\"index\": 99, \"text\": \"a note\"}' WHERE position = 17;
+             ALTER TABLE events ENABLE ALWAYS TRIGGER events_append_only;",
+        )
+        .await
+        .expect("the owner lifts the protection and alters a row");
+    let tampered = eventstore::verify(&mut owner, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert_eq!(tampered.broken.map(|b| b.position), Some(17));
+}
+
+#[tokio::test]
+async fn verify_finds_a_removed_tail() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("contact", Uuid::now_v7());
+    appender
+        .append(append_to(&stream, ExpectedVersion::NoStream, 5))
+        .await
+        .expect("appended");
+    let mut owner = database.owner_client().await;
+    owner
+        .batch_execute(
+            "ALTER TABLE events DISABLE TRIGGER events_append_only;
+             DELETE FROM events WHERE position > 3;",
+        )
+        .await
+        .expect("the owner removes the tail");
+    let verification = eventstore::verify(&mut owner, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert_eq!(verification.broken.map(|b| b.position), Some(4));
+}
+
+#[tokio::test]
+async fn payloads_of_any_shape_read_back_to_the_same_hash() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let payloads = [
+        json!({"b": 1, "a": [1.5, -0.0, 1e300, 18446744073709551615u64, -9223372036854775808i64]}),
+        json!({"unicode": "Zoë — 東京 😀", "escapes": "quote \" backslash \\ tab \t newline \n"}),
+        json!({"nested": {"z": {"y": {"x": [null, true, false, {}]}}}, "": "empty key"}),
+        json!(0.30000000000000004),
+        json!(-5.449687745019645e224),
+        json!([]),
+        json!("text"),
+    ];
+    for payload in payloads {
+        let stream = StreamRef::new("note", Uuid::now_v7());
+        let request = AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::events(
+                stream,
+                ExpectedVersion::NoStream,
+                vec![event("noted", payload)],
+            )],
+        );
+        appender.append(request).await.expect("appended");
+    }
+    let mut owner = database.owner_client().await;
+    let verification = eventstore::verify(&mut owner, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert!(verification.is_ok(), "{verification:?}");
+    assert_eq!(verification.checked, 7);
+}
+
+#[tokio::test]
+async fn invalid_appends_are_refused_before_anything_is_written() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("contact", Uuid::now_v7());
+    let cases = [
+        AppendRequest::new(Metadata::actor("user:test"), vec![]),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::events(
+                StreamRef::new("Bad Type", Uuid::now_v7()),
+                ExpectedVersion::Any,
+                vec![event("x", json!({}))],
+            )],
+        ),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::events(
+                stream.clone(),
+                ExpectedVersion::Any,
+                vec![event("noted", json!({"a": "nul\u{0}"}))],
+            )],
+        ),
+        AppendRequest::new(
+            Metadata::actor(""),
+            vec![StreamAppend::events(
+                stream.clone(),
+                ExpectedVersion::Any,
+                vec![event("noted", json!({}))],
+            )],
+        ),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![
+                StreamAppend::events(
+                    stream.clone(),
+                    ExpectedVersion::Any,
+                    vec![event("noted", json!({}))],
+                ),
+                StreamAppend::events(
+                    stream.clone(),
+                    ExpectedVersion::Any,
+                    vec![event("noted", json!({}))],
+                ),
+            ],
+        ),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend {
+                expected: ExpectedVersion::Exactly(3),
+                ..StreamAppend::access(stream.clone(), vec![event("accessed", json!({}))])
+            }],
+        ),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::events(
+                stream.clone(),
+                ExpectedVersion::Any,
+                vec![event(
+                    "noted",
+                    json!({"big": "x".repeat(eventstore::MAX_PAYLOAD_BYTES)}),
+                )],
+            )],
+        ),
+    ];
+    for (index, request) in cases.into_iter().enumerate() {
+        let result = appender.append(request).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "case {index}: {result:?}"
+        );
+    }
+    assert!(log(&database).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_an_error_that_names_the_setting() {
+    let settings = StoreSettings {
+        url: format!("postgres://postgres@127.0.0.1:{}/crm", testkit::free_port()),
+        ..StoreSettings::default()
+    };
+    let error = eventstore::connect(&settings)
+        .await
+        .expect_err("no pool without a database");
+    let message = error.to_string();
+    assert!(message.starts_with("setting database_url:"), "{message}");
+    let error = eventstore::migrate(&settings)
+        .await
+        .expect_err("no migration without a database");
+    assert!(
+        error.to_string().starts_with("setting database_url:"),
+        "{error}"
+    );
+
+    let settings = StoreSettings {
+        url: "not a url".to_owned(),
+        ..StoreSettings::default()
+    };
+    let error = eventstore::connect(&settings)
+        .await
+        .expect_err("a malformed URL is refused");
+    assert!(
+        error.to_string().starts_with("setting database_url:"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_fails_pending_appends_cleanly_and_appending_resumes_after_restart() {
+    let server = testkit::PrivatePostgres::start();
+    let database = TestDatabase::empty_on(&server.admin_url()).await;
+    eventstore::migrate(&database.store_settings())
+        .await
+        .expect("migrates");
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("contact", Uuid::now_v7());
+    appender
+        .append(append_to(&stream, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("appended before the crash");
+
+    server.kill();
+    let during = appender
+        .append(append_to(&stream, ExpectedVersion::Exactly(1), 1))
+        .await;
+    assert!(
+        matches!(during, Err(StoreError::Unavailable(_))),
+        "{during:?}"
+    );
+
+    server.restart();
+    let mut after = None;
+    for _ in 0..50 {
+        match appender
+            .append(append_to(&stream, ExpectedVersion::Exactly(1), 1))
+            .await
+        {
+            Ok(appended) => {
+                after = Some(appended);
+                break;
+            }
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(other) => panic!("after the restart: {other}"),
+        }
+    }
+    let after = after.expect("appends resume once the database is back");
+    assert_eq!(
+        (after.first_position, after.streams[0].version),
+        (2, Some(2))
+    );
+    let mut owner = database.owner_client().await;
+    let verification = eventstore::verify(&mut owner, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert!(verification.is_ok(), "{verification:?}");
+    assert_eq!(verification.checked, 2);
+}

@@ -1,0 +1,188 @@
+//! A unique JetStream stream name and subject prefix per test, and private nats-servers for tests
+//! that stop, kill or rewind one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The shared NATS server.
+pub fn nats_url() -> String {
+    std::env::var("CRM_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A stream name and subject prefix no other test uses; the streams named after it are deleted on
+/// drop.
+pub struct TestStream {
+    pub url: String,
+    /// e.g. `CRM_T1A2B...`
+    pub stream: String,
+    /// e.g. `t1a2b...`, so subjects are `t1a2b....events.contact.<id>`
+    pub subject_prefix: String,
+}
+
+impl TestStream {
+    pub fn new() -> TestStream {
+        TestStream::on(&nats_url())
+    }
+
+    pub fn on(url: &str) -> TestStream {
+        let prefix = crate::unique_name("t");
+        TestStream {
+            url: url.to_owned(),
+            stream: format!("CRM_{}", prefix.to_uppercase()),
+            subject_prefix: prefix,
+        }
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("NATS at {} answers: {error}", self.url))
+    }
+}
+
+impl Default for TestStream {
+    fn default() -> Self {
+        TestStream::new()
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let prefix = self.stream.clone();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client =
+                    tokio::time::timeout(Duration::from_secs(2), async_nats::connect(&url))
+                        .await
+                        .ok()?
+                        .ok()?;
+                let jetstream = async_nats::jetstream::new(client);
+                // The event stream and the streams named after it (checkpoints, ...).
+                for suffix in ["", "_CHECKPOINTS"] {
+                    let _ = jetstream.delete_stream(format!("{prefix}{suffix}")).await;
+                }
+                Some(())
+            })
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A nats-server of the test's own, with JetStream and its own store folder, on a free port.
+pub struct PrivateNats {
+    pub port: u16,
+    directory: tempfile::TempDir,
+    process: Option<Child>,
+}
+
+impl PrivateNats {
+    pub fn start() -> PrivateNats {
+        let mut server = PrivateNats {
+            port: crate::free_port(),
+            directory: tempfile::tempdir().expect("a temporary folder"),
+            process: None,
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The folder JetStream keeps its streams in.
+    pub fn store_dir(&self) -> PathBuf {
+        self.directory.path().join("jetstream")
+    }
+
+    /// Starts the server again on the same port and store, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(
+            self.process.is_none(),
+            "the private nats-server is not running"
+        );
+        let child = Command::new(nats_server_binary())
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.process = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    /// SIGKILL, like a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Copies the store folder (while the server is stopped), to rewind to later.
+    pub fn snapshot(&self, into: &Path) {
+        assert!(self.process.is_none(), "snapshot a stopped server");
+        copy_dir(&self.store_dir(), into);
+    }
+
+    /// Replaces the store folder with a snapshot (while the server is stopped): the server comes
+    /// back having lost everything written since, as after a crash before its flush.
+    pub fn rewind_to(&self, snapshot: &Path) {
+        assert!(self.process.is_none(), "rewind a stopped server");
+        let _ = std::fs::remove_dir_all(self.store_dir());
+        copy_dir(snapshot, &self.store_dir());
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn nats_server_binary() -> PathBuf {
+    [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|path| path.exists())
+    .unwrap_or_else(|| PathBuf::from("nats-server"))
+}
+
+fn wait_for_port(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's folder");
+    for entry in std::fs::read_dir(from).expect("read the folder to copy") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("its type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
