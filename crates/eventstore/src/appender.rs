@@ -14,6 +14,7 @@ use bytes::BufMut;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Statement;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
@@ -232,14 +233,15 @@ async fn write(pool: &Pool, batch: &[Checked]) -> Result<Vec<Outcome>, StoreErro
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
 
-    let head = transaction
-        .query_one("SELECT position, hash FROM log_head FOR UPDATE", &[])
-        .await?;
-    let mut position = to_u64(head.get(0))?;
-    let mut previous_hash = to_hash(head.get(1))?;
-
-    let recorded = recorded_keys(&transaction, &requests).await?;
-    let mut versions = stream_versions(&transaction, &requests).await?;
+    let statements = Statements::prepare(&transaction).await?;
+    // Sent together (one round trip); the server runs them in order, so both lookups see the
+    // log as it stands once this transaction holds the head.
+    let (head, recorded, mut versions) = tokio::try_join!(
+        lock_head(&transaction, &statements),
+        recorded_keys(&transaction, &statements, &requests),
+        stream_versions(&transaction, &statements, &requests),
+    )?;
+    let (mut position, mut previous_hash) = head;
 
     let recorded_at = truncate_to_micros(Utc::now());
     let mut events = EventRows::default();
@@ -339,22 +341,11 @@ async fn write(pool: &Pool, batch: &[Checked]) -> Result<Vec<Outcome>, StoreErro
     }
 
     if !events.position.is_empty() {
-        insert_events(&transaction, &events).await?;
-        if !keys.key.is_empty() {
-            insert_keys(&transaction, &keys, recorded_at).await?;
-        }
-        transaction
-            .execute(
-                "UPDATE log_head SET position = $1, hash = $2",
-                &[&to_i64(position)?, &previous_hash.as_slice()],
-            )
-            .await?;
-        transaction
-            .execute(
-                "SELECT pg_notify($1, $2)",
-                &[&crate::NOTIFY_CHANNEL, &position.to_string()],
-            )
-            .await?;
+        tokio::try_join!(
+            insert_events(&transaction, &statements, &events),
+            insert_keys(&transaction, &statements, &keys, recorded_at),
+            advance_head(&transaction, &statements, position, &previous_hash),
+        )?;
     }
     transaction.commit().await?;
     Ok(outcomes)
@@ -388,9 +379,86 @@ impl<'a> EventRows<'a> {
     }
 }
 
+/// Every statement of the write path, prepared once per connection (cached by the pool), so
+/// that the statements sent together below go out in the order they are written.
+struct Statements {
+    lock_head: Statement,
+    advance_head: Statement,
+    recorded_keys: Statement,
+    stream_versions: Statement,
+    insert_events: Statement,
+    insert_keys: Statement,
+}
+
+impl Statements {
+    async fn prepare(
+        transaction: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<Statements, StoreError> {
+        Ok(Statements {
+            lock_head: transaction.prepare_cached(LOCK_HEAD).await?,
+            advance_head: transaction.prepare_cached(ADVANCE_HEAD).await?,
+            recorded_keys: transaction.prepare_cached(RECORDED_KEYS).await?,
+            stream_versions: transaction.prepare_cached(STREAM_VERSIONS).await?,
+            insert_events: transaction.prepare_cached(INSERT_EVENTS).await?,
+            insert_keys: transaction.prepare_cached(INSERT_KEYS).await?,
+        })
+    }
+}
+
+const LOCK_HEAD: &str = "SELECT position, hash FROM log_head FOR UPDATE";
+
+const ADVANCE_HEAD: &str = "WITH head AS (UPDATE log_head SET position = $1, hash = $2 RETURNING position) \
+     SELECT pg_notify($3, position::text) FROM head";
+
+const RECORDED_KEYS: &str =
+    "SELECT key, request_hash, result FROM idempotency_keys WHERE key = ANY($1)";
+
+const STREAM_VERSIONS: &str = "SELECT s.stream_type, s.stream_id, \
+     (SELECT e.stream_version FROM events e \
+     WHERE e.category = 'events' AND e.stream_type = s.stream_type \
+     AND e.stream_id = s.stream_id \
+     ORDER BY e.stream_version DESC LIMIT 1) \
+     FROM unnest($1::text[], $2::uuid[]) AS s(stream_type, stream_id)";
+
+const INSERT_EVENTS: &str = "INSERT INTO events (position, event_id, category, stream_type, stream_id, stream_version, \
+     event_type, schema_version, occurred_at, recorded_at, actor, correlation_id, \
+     causation_id, payload, hash) \
+     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], \
+     $6::bigint[], $7::text[], $8::integer[], $9::timestamptz[], $10::timestamptz[], \
+     $11::text[], $12::uuid[], $13::uuid[], $14::jsonb[], $15::bytea[])";
+
+const INSERT_KEYS: &str = "INSERT INTO idempotency_keys (key, request_hash, result, recorded_at) \
+     SELECT key, request_hash, result, $4 \
+     FROM unnest($1::text[], $2::bytea[], $3::jsonb[]) AS k(key, request_hash, result)";
+
+async fn lock_head(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
+) -> Result<(u64, [u8; 32]), StoreError> {
+    let head = transaction.query_one(&statements.lock_head, &[]).await?;
+    Ok((to_u64(head.get(0))?, to_hash(head.get(1))?))
+}
+
+/// Moves the head to the batch's last event and wakes the relays (delivered at commit).
+async fn advance_head(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
+    position: u64,
+    hash: &[u8; 32],
+) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            &statements.advance_head,
+            &[&to_i64(position)?, &hash.as_slice(), &crate::NOTIFY_CHANNEL],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The first result and fingerprint of every idempotency key in the batch that is already recorded.
 async fn recorded_keys(
     transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
     requests: &[&AppendRequest],
 ) -> Result<HashMap<String, ([u8; 32], Appended)>, StoreError> {
     let keys: Vec<&str> = requests
@@ -400,12 +468,9 @@ async fn recorded_keys(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let statement = transaction
-        .prepare_cached(
-            "SELECT key, request_hash, result FROM idempotency_keys WHERE key = ANY($1)",
-        )
+    let rows = transaction
+        .query(&statements.recorded_keys, &[&keys])
         .await?;
-    let rows = transaction.query(&statement, &[&keys]).await?;
     rows.iter()
         .map(|row| {
             let result: serde_json::Value = row.get(2);
@@ -419,6 +484,7 @@ async fn recorded_keys(
 /// The current version of every stream the batch appends domain events to (absent: no stream).
 async fn stream_versions(
     transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
     requests: &[&AppendRequest],
 ) -> Result<HashMap<StreamRef, u64>, StoreError> {
     let mut types = Vec::new();
@@ -432,17 +498,9 @@ async fn stream_versions(
     if types.is_empty() {
         return Ok(HashMap::new());
     }
-    let statement = transaction
-        .prepare_cached(
-            "SELECT s.stream_type, s.stream_id, \
-                    (SELECT e.stream_version FROM events e \
-                     WHERE e.category = 'events' AND e.stream_type = s.stream_type \
-                       AND e.stream_id = s.stream_id \
-                     ORDER BY e.stream_version DESC LIMIT 1) \
-             FROM unnest($1::text[], $2::uuid[]) AS s(stream_type, stream_id)",
-        )
+    let rows = transaction
+        .query(&statements.stream_versions, &[&types, &ids])
         .await?;
-    let rows = transaction.query(&statement, &[&types, &ids]).await?;
     let mut versions = HashMap::with_capacity(rows.len());
     for row in rows {
         if let Some(version) = row.get::<_, Option<i64>>(2) {
@@ -482,21 +540,12 @@ fn check_versions(
 
 async fn insert_events(
     transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
     rows: &EventRows<'_>,
 ) -> Result<(), StoreError> {
-    let statement = transaction
-        .prepare_cached(
-            "INSERT INTO events (position, event_id, category, stream_type, stream_id, stream_version, \
-                 event_type, schema_version, occurred_at, recorded_at, actor, correlation_id, \
-                 causation_id, payload, hash) \
-             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], \
-                 $6::bigint[], $7::text[], $8::integer[], $9::timestamptz[], $10::timestamptz[], \
-                 $11::text[], $12::uuid[], $13::uuid[], $14::jsonb[], $15::bytea[])",
-        )
-        .await?;
     transaction
         .execute(
-            &statement,
+            &statements.insert_events,
             &[
                 &rows.position,
                 &rows.event_id,
@@ -521,19 +570,16 @@ async fn insert_events(
 
 async fn insert_keys(
     transaction: &deadpool_postgres::Transaction<'_>,
+    statements: &Statements,
     rows: &KeyRows,
     recorded_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let statement = transaction
-        .prepare_cached(
-            "INSERT INTO idempotency_keys (key, request_hash, result, recorded_at) \
-             SELECT key, request_hash, result, $4 \
-             FROM unnest($1::text[], $2::bytea[], $3::jsonb[]) AS k(key, request_hash, result)",
-        )
-        .await?;
+    if rows.key.is_empty() {
+        return Ok(());
+    }
     transaction
         .execute(
-            &statement,
+            &statements.insert_keys,
             &[&rows.key, &rows.fingerprint, &rows.result, &recorded_at],
         )
         .await?;
