@@ -160,9 +160,38 @@ fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
 async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Job>, batch_max: usize) {
     let mut waiting = Vec::with_capacity(batch_max);
     while receiver.recv_many(&mut waiting, batch_max).await > 0 {
+        gather_stragglers(&mut receiver, &mut waiting, batch_max).await;
         let mut batch = std::mem::take(&mut waiting);
         while !batch.is_empty() {
             batch = commit_batch(&pool, batch).await;
+        }
+    }
+}
+
+/// The callers answered by the last commit are already preparing their next requests; a batch
+/// taken the instant the first of them arrives would commit a handful and leave the rest for one
+/// more transaction (and one more fsync). So, while yielding brings more requests in, keep
+/// yielding: this costs microseconds when nobody else is coming.
+async fn gather_stragglers(
+    receiver: &mut mpsc::Receiver<Job>,
+    waiting: &mut Vec<Job>,
+    batch_max: usize,
+) {
+    const ROUNDS: usize = 16;
+    for _ in 0..ROUNDS {
+        if waiting.len() >= batch_max {
+            return;
+        }
+        tokio::task::yield_now().await;
+        let before = waiting.len();
+        while waiting.len() < batch_max {
+            match receiver.try_recv() {
+                Ok(job) => waiting.push(job),
+                Err(_) => break,
+            }
+        }
+        if waiting.len() == before {
+            return;
         }
     }
 }

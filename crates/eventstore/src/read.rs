@@ -5,7 +5,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::error::StoreError;
-use crate::model::{Category, StoredEvent, StreamRef};
+use crate::model::{Appended, Category, StoredEvent, StreamRef};
 
 pub(crate) const EVENT_COLUMNS: &str = "position, event_id, category, stream_type, stream_id, \
      stream_version, event_type, schema_version, occurred_at, recorded_at, actor, correlation_id, \
@@ -80,6 +80,25 @@ impl Reader {
             .await?;
         let row = client.query_opt(&statement, &[&to_i64(position)?]).await?;
         row.as_ref().map(event_from_row).transpose()
+    }
+
+    /// The recorded result of an append made with this idempotency key, and the fingerprint of
+    /// the content it was made with. Lets a caller answer a retry before deciding again (a
+    /// second decision would see its own first effect and refuse).
+    pub async fn recorded_append(
+        &self,
+        key: &str,
+    ) -> Result<Option<([u8; 32], Appended)>, StoreError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("SELECT request_hash, result FROM idempotency_keys WHERE key = $1")
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&key]).await? else {
+            return Ok(None);
+        };
+        let appended: Appended = serde_json::from_value(row.get(1))
+            .map_err(|error| StoreError::Corrupt(format!("recorded append result: {error}")))?;
+        Ok(Some((to_hash(row.get(0))?, appended)))
     }
 
     /// The last committed position and hash.

@@ -1,0 +1,114 @@
+//! The contact's events, each a published contract (`crm.contact.<event>.v<N>`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Contact;
+use crate::event::events;
+use crate::values::{Email, Name, Phone, Tags, Team};
+
+events! {
+    /// Everything that can happen to a contact.
+    pub enum Event for Contact {
+        Created(Created) = "created", version 1, sample json!({
+            "id": "0190a5e4-7c4b-7000-8000-000000000002",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "emails": ["ada@acme.example"],
+            "phones": ["+44 20 7946 0000"],
+            "title": "Head of Engineering",
+            "company_id": "0190a5e4-7c4b-7000-8000-000000000001",
+            "tags": ["champion"],
+            "owner_id": "0190a5e4-7c4b-7000-8000-0000000000a1",
+            "team": "Berlin"
+        });
+        Renamed(Renamed) = "renamed", version 1,
+            sample json!({"first_name": "Augusta Ada", "last_name": "King"});
+        EmailsChanged(EmailsChanged) = "emails_changed", version 1,
+            sample json!({"emails": ["ada@acme.example", "ada.king@home.example"]});
+        PhonesChanged(PhonesChanged) = "phones_changed", version 1,
+            sample json!({"phones": []});
+        TitleChanged(TitleChanged) = "title_changed", version 1, sample json!({"title": "CTO"});
+        Moved(Moved) = "moved", version 1, sample json!({
+            "from_company_id": "0190a5e4-7c4b-7000-8000-000000000001",
+            "to_company_id": "0190a5e4-7c4b-7000-8000-000000000003"
+        });
+        Retagged(Retagged) = "retagged", version 1, sample json!({"tags": ["champion", "vip"]});
+        Reassigned(Reassigned) = "reassigned", version 1, sample json!({
+            "owner_id": "0190a5e4-7c4b-7000-8000-0000000000a2",
+            "team": "Munich"
+        });
+    }
+}
+
+/// A contact was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Created {
+    pub id: Uuid,
+    pub first_name: Name,
+    pub last_name: Name,
+    /// The first is the primary address.
+    pub emails: Vec<Email>,
+    /// The first is the primary number.
+    pub phones: Vec<Phone>,
+    pub title: Option<Name>,
+    pub company_id: Option<Uuid>,
+    pub tags: Tags,
+    pub owner_id: Option<Uuid>,
+    pub team: Option<Team>,
+}
+
+/// The contact's name changed; both parts hold their new values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Renamed {
+    pub first_name: Name,
+    pub last_name: Name,
+}
+
+/// The contact's e-mail addresses were replaced by this list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailsChanged {
+    pub emails: Vec<Email>,
+}
+
+/// The contact's phone numbers were replaced by this list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhonesChanged {
+    pub phones: Vec<Phone>,
+}
+
+/// The contact's job title changed (`null`: cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TitleChanged {
+    pub title: Option<Name>,
+}
+
+/// The contact moved from one company to another (`null`: no company).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    pub from_company_id: Option<Uuid>,
+    pub to_company_id: Option<Uuid>,
+}
+
+/// The contact's tags were replaced by this set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retagged {
+    pub tags: Tags,
+}
+
+/// The contact's owner or team changed; both hold their new values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reassigned {
+    pub owner_id: Option<Uuid>,
+    pub team: Option<Team>,
+}
