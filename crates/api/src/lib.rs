@@ -1,8 +1,15 @@
-//! The HTTP surface: the only crate that knows HTTP. Issue by issue it gains the `/v1` routes;
-//! today it answers the operations routes: `/healthz` (the process is alive), `/readyz` (the
-//! store and NATS answer, and how far the stream trails the store) and `/metrics` (Prometheus).
+//! The HTTP surface: the only crate that knows HTTP. The `/v1` routes turn requests into domain
+//! commands and read-model queries; the operations routes answer `/healthz` (the process is
+//! alive), `/readyz` (the store, NATS and the projectors answer, and how far each trails) and
+//! `/metrics` (Prometheus).
 
+pub mod auth;
+pub mod command;
 mod operations;
+pub mod problem;
+pub mod request;
+mod state;
+mod v1;
 
 use std::net::SocketAddr;
 
@@ -10,23 +17,28 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 pub use operations::OperationsState;
+pub use state::ApiState;
+pub use v1::users::bootstrap_admin;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
     /// The address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
+    pub min_position_wait_ms: u64,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            min_position_wait_ms: 5_000,
         }
     }
 }
 
 /// Every route the API serves, as a value a test can drive without a socket.
-pub fn router(operations: OperationsState) -> Router {
-    operations::routes(operations)
+pub fn router(operations: OperationsState, api: ApiState) -> Router {
+    operations::routes(operations).merge(v1::routes(api))
 }

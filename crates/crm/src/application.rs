@@ -9,6 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 
+/// Shown once, on the first start of an empty store: the token only exists in this output.
+fn announce_admin(token: &str, listen: std::net::SocketAddr) {
+    println!("created the first admin; its token (shown once, keep it):");
+    println!("  {token}");
+    println!("try:");
+    println!("  curl -H 'Authorization: Bearer {token}' http://{listen}/v1/pipelines");
+}
+
 /// A part of the system that can run alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -38,10 +46,19 @@ impl Application {
         let nats = eventlog::connect(&settings.nats).await?;
 
         let api = if roles.contains(&Role::Api) {
+            let reader = eventstore::Reader::new(pool.clone());
             let operations = api::OperationsState {
-                reader: eventstore::Reader::new(pool.clone()),
+                reader: reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
             };
+            let appender = eventstore::Appender::start(pool.clone(), settings.database.batch_max);
+            let state = api::ApiState::new(&settings.api, appender, reader);
+            if let Some(token) = api::bootstrap_admin(&state, settings.admin.token.clone())
+                .await
+                .context("creating the first admin")?
+            {
+                announce_admin(&token, settings.api.listen);
+            }
             let listener = TcpListener::bind(settings.api.listen)
                 .await
                 .with_context(|| {
@@ -50,7 +67,7 @@ impl Application {
                         settings.api.listen
                     )
                 })?;
-            Some((listener, api::router(operations)))
+            Some((listener, api::router(operations, state)))
         } else {
             None
         };

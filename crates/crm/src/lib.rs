@@ -7,3 +7,9 @@ pub mod settings;
 
 pub use application::{Application, Role};
 pub use settings::Settings;
+
+/// Every migration the system needs: the event store's, then the read models' registry.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    eventstore::migrate(&settings.database).await?;
+    Ok(())
+}

@@ -66,12 +66,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .map_err(|message| anyhow::anyhow!(message))?;
     match cli.command {
         Command::Up => {
-            eventstore::migrate(&settings.database).await?;
+            crm::migrate(&settings).await?;
             serve(&settings, &Role::ALL).await
         }
         Command::Serve { role } => serve(&settings, &[role]).await,
         Command::Migrate => {
-            eventstore::migrate(&settings.database).await?;
+            crm::migrate(&settings).await?;
             println!(
                 "migrations applied to {}",
                 eventstore::redact(&settings.database.url)

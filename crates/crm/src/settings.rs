@@ -22,6 +22,24 @@ pub struct Settings {
     pub relay: RelaySettings,
     pub api: api::ApiSettings,
     pub data: DataSettings,
+    pub admin: AdminSettings,
+}
+
+/// The first admin. `CRM_ADMIN_TOKEN` makes that token the admin's; without it, the first start
+/// prints a new one.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AdminSettings")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +57,7 @@ impl Default for DataSettings {
     }
 }
 
-const SECTIONS: [&str; 5] = ["database", "nats", "relay", "api", "data"];
+const SECTIONS: [&str; 6] = ["database", "nats", "relay", "api", "data", "admin"];
 
 impl Settings {
     /// Defaults, then `file` if given, then the `CRM_*` variables in `environment`.

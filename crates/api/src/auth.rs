@@ -1,0 +1,170 @@
+//! Who is calling. A token the API issues is `crm_<user id>_<secret>`: the user's stream (the
+//! record) holds only the SHA-256 of each token it was issued, so a token is checked by loading
+//! one stream, and a revoked token or a deactivated user stops working within the cache's few
+//! seconds. A token of another form (`CRM_ADMIN_TOKEN`, chosen by an operator) can only be the
+//! bootstrap admin's.
+
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use domain::user::User;
+use domain::values::{Role, TokenHash, Username};
+use uuid::Uuid;
+
+use crate::command::load;
+use crate::problem::ApiError;
+use crate::state::ApiState;
+
+/// An authenticated user, as the handlers see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub team: Option<String>,
+}
+
+impl Caller {
+    /// The system itself (bootstrap, demo data), acting with every right.
+    pub fn system() -> Caller {
+        Caller {
+            user_id: Uuid::nil(),
+            username: "system".to_owned(),
+            role: Role::Admin,
+            team: None,
+        }
+    }
+
+    /// The actor recorded on every event this caller causes.
+    pub fn actor(&self) -> String {
+        if self.user_id.is_nil() {
+            "system".to_owned()
+        } else {
+            format!("user:{}", self.user_id)
+        }
+    }
+
+    /// Refuses the request unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "the {} role may not do this",
+                self.role
+            )))
+        }
+    }
+}
+
+/// Recently authenticated callers by token hash. Bounded, and short-lived so that a revocation
+/// takes effect quickly.
+pub type CallerCache = moka::future::Cache<String, Caller>;
+
+const CACHED_CALLERS: u64 = 100_000;
+const CALLER_TTL: Duration = Duration::from_secs(5);
+
+pub fn caller_cache() -> CallerCache {
+    moka::future::Cache::builder()
+        .max_capacity(CACHED_CALLERS)
+        .time_to_live(CALLER_TTL)
+        .build()
+}
+
+/// The username of the first admin, created at first start.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// A new secret token for `user_id`, to hand out once.
+pub fn issue_token(user_id: Uuid) -> Result<String, ApiError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|error| ApiError::Internal(format!("no randomness for a token: {error}")))?;
+    Ok(format!("crm_{}_{}", user_id.simple(), hex::encode(secret)))
+}
+
+/// The user an issued token names; `None` for a token of another form.
+fn user_of_token(token: &str) -> Option<Uuid> {
+    let rest = token.strip_prefix("crm_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let well_formed = secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit());
+    well_formed.then(|| Uuid::try_parse(id).ok()).flatten()
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &ApiState) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthenticated)?;
+        authenticate(api, token.trim()).await
+    }
+}
+
+/// The caller a bearer token stands for, or 401.
+pub async fn authenticate(api: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    if token.is_empty() {
+        return Err(ApiError::Unauthenticated);
+    }
+    let hash = TokenHash::of(token);
+    if let Some(caller) = api.callers.get(hash.as_str()).await {
+        return Ok(caller);
+    }
+    let user_id = match user_of_token(token) {
+        Some(user_id) => user_id,
+        None => {
+            let admin = Username::parse(BOOTSTRAP_ADMIN)?;
+            crate::v1::users::user_named(api, &admin)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?
+        }
+    };
+    let user = load::<User>(api, user_id).await?.state;
+    let Some(user) = user else {
+        return Err(ApiError::Unauthenticated);
+    };
+    if !user.active || !user.holds(&hash) {
+        return Err(ApiError::Unauthenticated);
+    }
+    let caller = Caller {
+        user_id,
+        username: user.username.as_str().to_owned(),
+        role: user.role,
+        team: user.team.as_ref().map(|team| team.as_str().to_owned()),
+    };
+    api.callers
+        .insert(hash.as_str().to_owned(), caller.clone())
+        .await;
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_token_names_its_user() {
+        let user = Uuid::now_v7();
+        let token = issue_token(user).unwrap();
+        assert_eq!(user_of_token(&token), Some(user));
+        assert!(token.len() > domain::user::MIN_TOKEN_CHARS);
+    }
+
+    #[test]
+    fn tokens_of_another_form_name_no_user() {
+        for token in [
+            "",
+            "crm_",
+            "crm_x_y",
+            "bearer",
+            &format!("crm_{}_abc", Uuid::nil()),
+        ] {
+            assert_eq!(user_of_token(token), None, "{token}");
+        }
+    }
+}

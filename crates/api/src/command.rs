@@ -1,0 +1,326 @@
+//! Running a command: load the aggregate from the store, decide on it (pure), append the events
+//! expecting the version that was decided on. A lost race is decided again on fresh state, unless
+//! the client pinned the version with `If-Match` (then 412). A retry with an `Idempotency-Key`
+//! already recorded gets the first result without deciding again: a second decision would see
+//! its own first effect and refuse.
+
+use std::future::Future;
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use domain::{Aggregate, Context, DomainEvent};
+use eventstore::{
+    AppendRequest, Appended, ExpectedVersion, Idempotency, Metadata, NewEvent, StoreError,
+    StreamAppend, StreamRef,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch};
+use crate::state::ApiState;
+
+/// How often a command lost to a concurrent writer is decided again before giving up.
+const ATTEMPTS: usize = 8;
+
+/// An aggregate as the store holds it now.
+pub struct Loaded<A: Aggregate> {
+    pub state: A::State,
+    pub version: u64,
+    /// The position of the stream's last event (0 when it has none).
+    pub position: u64,
+}
+
+/// Folds one stream's stored events into its state.
+pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, ApiError> {
+    let stream = StreamRef::new(A::STREAM_TYPE, id);
+    let stored = api.reader.load_stream(&stream, 0).await?;
+    let mut loaded = Loaded {
+        state: A::State::default(),
+        version: 0,
+        position: 0,
+    };
+    for event in stored {
+        let decoded =
+            A::Event::from_stored(&event.event_type, event.schema_version, event.payload)?;
+        loaded.state = A::evolve(loaded.state, &decoded);
+        loaded.version = event.stream_version.unwrap_or(loaded.version);
+        loaded.position = event.position;
+    }
+    Ok(loaded)
+}
+
+/// What the client sent with a command besides its body.
+pub struct CommandRequest<'a> {
+    pub caller: &'a Caller,
+    pub if_match: IfMatch,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl<'a> CommandRequest<'a> {
+    /// The key is scoped to the caller, so two clients cannot collide; the fingerprint covers the
+    /// route and the body exactly as sent.
+    pub fn new(
+        caller: &'a Caller,
+        if_match: IfMatch,
+        key: IdempotencyKey,
+        route: &str,
+        body: &[u8],
+    ) -> CommandRequest<'a> {
+        let idempotency = key.0.map(|key| {
+            let mut content = route.as_bytes().to_vec();
+            content.push(0);
+            content.extend_from_slice(body);
+            Idempotency::new(format!("{}:{key}", caller.user_id), &content)
+        });
+        CommandRequest {
+            caller,
+            if_match,
+            idempotency,
+        }
+    }
+
+    pub fn context(&self) -> Context {
+        Context {
+            now: Utc::now(),
+            actor_id: self.caller.user_id,
+            actor_role: self.caller.role,
+        }
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            actor: self.caller.actor(),
+            correlation_id: Some(Uuid::now_v7()),
+            causation_id: None,
+        }
+    }
+
+    /// The recorded result of this request's key, if it was already used.
+    async fn recorded(&self, api: &ApiState) -> Result<Option<Appended>, ApiError> {
+        let Some(idempotency) = &self.idempotency else {
+            return Ok(None);
+        };
+        match api.reader.recorded_append(&idempotency.key).await? {
+            Some((fingerprint, appended)) if fingerprint == idempotency.fingerprint => {
+                Ok(Some(appended))
+            }
+            Some(_) => Err(ApiError::IdempotencyMismatch),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends `streams` atomically under this request's metadata and key.
+    pub async fn append(
+        &self,
+        api: &ApiState,
+        streams: Vec<StreamAppend>,
+    ) -> Result<Appended, StoreError> {
+        let mut request = AppendRequest::new(self.metadata(), streams);
+        request.idempotency = self.idempotency.clone();
+        api.appender.append(request).await
+    }
+}
+
+/// What one attempt at a command came to.
+pub enum Attempt {
+    Appended(Appended),
+    /// The command changed nothing: no events, the record stays at this version and position.
+    Unchanged {
+        version: u64,
+        position: u64,
+    },
+}
+
+/// Runs `attempt` until it does not lose a race, at most [`ATTEMPTS`] times. `attempt` decides
+/// afresh each time; a recorded idempotent result is answered first.
+pub async fn retrying<F, Fut>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    mut attempt: F,
+) -> Result<Attempt, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt, ApiError>>,
+{
+    if let Some(appended) = request.recorded(api).await? {
+        return Ok(Attempt::Appended(appended));
+    }
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::Conflict {
+                current_version, ..
+            }) if request.if_match.0.is_none() && current_version.is_some() => {
+                last = current_version;
+            }
+            other => return other,
+        }
+    }
+    Err(ApiError::Conflict {
+        detail: format!("the record kept changing; gave up after {ATTEMPTS} attempts"),
+        current_version: last,
+    })
+}
+
+/// Decides `command` on aggregate `id` and appends its events. `create` says whether the command
+/// makes the stream (it must not exist) or addresses an existing one (it must).
+pub async fn execute<A: Aggregate>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    create: bool,
+    command: impl Fn(&Loaded<A>) -> Result<A::Command, ApiError>,
+) -> Result<Committed, ApiError> {
+    execute_all::<A>(api, request, id, create, |loaded| {
+        Ok(vec![command(loaded)?])
+    })
+    .await
+}
+
+/// Decides several commands on one aggregate, each on the state the previous one left, and
+/// appends all their events at once: a PATCH of several fields is one change, or none.
+pub async fn execute_all<A: Aggregate>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    create: bool,
+    commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
+) -> Result<Committed, ApiError> {
+    let stream = StreamRef::new(A::STREAM_TYPE, id);
+    let attempt = retrying(api, request, || async {
+        let loaded = load::<A>(api, id).await?;
+        if !create && !A::exists(&loaded.state) {
+            return Err(ApiError::NotFound(A::STREAM_TYPE));
+        }
+        if let Some(expected) = request.if_match.0
+            && expected != loaded.version
+        {
+            return Err(ApiError::PreconditionFailed {
+                expected,
+                current: loaded.version,
+            });
+        }
+        let context = request.context();
+        let mut state = loaded.state.clone();
+        let mut events = Vec::new();
+        for command in commands(&loaded)? {
+            let decided = A::decide(&state, command, &context)?;
+            state = decided.iter().fold(state, A::evolve);
+            events.extend(decided);
+        }
+        if events.is_empty() {
+            return Ok(Attempt::Unchanged {
+                version: loaded.version,
+                position: loaded.position,
+            });
+        }
+        let expected = if create {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exactly(loaded.version)
+        };
+        let streams = vec![StreamAppend::events(
+            stream.clone(),
+            expected,
+            new_events(&events, request),
+        )];
+        request
+            .append(api, streams)
+            .await
+            .map(Attempt::Appended)
+            .map_err(|error| conflict_or(error, request.if_match))
+    })
+    .await?;
+    Ok(match attempt {
+        Attempt::Appended(appended) => Committed::of(&appended, &stream, create),
+        Attempt::Unchanged { version, position } => Committed {
+            id,
+            version,
+            position,
+            created: false,
+        },
+    })
+}
+
+/// A lost race on a pinned version is a failed precondition, not a conflict.
+pub fn conflict_or(error: StoreError, if_match: IfMatch) -> ApiError {
+    match (error, if_match.0) {
+        (StoreError::Conflict { actual, .. }, Some(expected)) => ApiError::PreconditionFailed {
+            expected,
+            current: actual.unwrap_or(0),
+        },
+        (error, _) => error.into(),
+    }
+}
+
+/// The domain's events as the store takes them.
+pub fn new_events<E: DomainEvent>(events: &[E], request: &CommandRequest<'_>) -> Vec<NewEvent> {
+    let now = request.context().now;
+    events
+        .iter()
+        .map(|event| NewEvent {
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            occurred_at: now,
+            payload: event.to_payload(),
+        })
+        .collect()
+}
+
+/// The answer to every command: the record, its version after the command and the position of
+/// the command's last event (`X-Crm-Position`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Committed {
+    pub id: Uuid,
+    pub version: u64,
+    pub position: u64,
+    #[serde(skip)]
+    pub created: bool,
+}
+
+impl Committed {
+    pub fn of(appended: &Appended, stream: &StreamRef, created: bool) -> Committed {
+        // A replayed creation names the record the first request created, not this one's
+        // fresh id.
+        let appended_stream = appended
+            .streams
+            .iter()
+            .find(|appended| appended.stream == *stream)
+            .or_else(|| {
+                appended
+                    .streams
+                    .iter()
+                    .find(|appended| appended.stream.stream_type == stream.stream_type)
+            });
+        let version = appended_stream.and_then(|s| s.version).unwrap_or(0);
+        Committed {
+            id: appended_stream.map_or(stream.stream_id, |s| s.stream.stream_id),
+            version,
+            position: appended.last_position,
+            created,
+        }
+    }
+}
+
+impl IntoResponse for Committed {
+    fn into_response(self) -> Response {
+        let status = if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        with_position(status, self.position, axum::Json(self))
+    }
+}
+
+/// A response carrying `X-Crm-Position`, the position a later query can wait for.
+pub fn with_position(status: StatusCode, position: u64, body: impl IntoResponse) -> Response {
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
+        response.headers_mut().insert("x-crm-position", value);
+    }
+    response
+}

@@ -1,0 +1,183 @@
+//! The one error type of the HTTP surface and its single mapping to `application/problem+json`
+//! (RFC 9457). Every refusal a client can get is a variant here; handlers return `ApiError` and
+//! never build an error response by hand.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::DomainError;
+use eventstore::StoreError;
+use serde::Serialize;
+
+/// One field that failed validation, named as the request named it (`stages[2].probability`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("the request has invalid values")]
+    Invalid(Vec<FieldError>),
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        current_version: Option<u64>,
+    },
+    #[error("the record is at version {current}; If-Match asked for {expected}")]
+    PreconditionFailed { expected: u64, current: u64 },
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("this Idempotency-Key was first used with a different request")]
+    IdempotencyMismatch,
+    #[error("the read model reached position {reached}, not {wanted}, in time")]
+    NotYet { wanted: u64, reached: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::IdempotencyMismatch => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed-json",
+            ApiError::Invalid(_) => "invalid-values",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PreconditionFailed { .. } => "precondition-failed",
+            ApiError::TooLarge(_) => "too-large",
+            ApiError::IdempotencyMismatch => "idempotency-key-reused",
+            ApiError::NotYet { .. } => "read-model-behind",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `urn:crm:problem:<kind>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For 422: every field that failed, with the rule it broke.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For 409: the record's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        let problem = Problem {
+            kind: format!("urn:crm:problem:{}", self.kind()),
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            current_version: match &self {
+                ApiError::Conflict {
+                    current_version, ..
+                } => *current_version,
+                _ => None,
+            },
+            errors: match self {
+                ApiError::Invalid(errors) => errors,
+                _ => Vec::new(),
+            },
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid { field, message } => ApiError::invalid(field, message),
+            DomainError::NotFound => ApiError::NotFound("record"),
+            DomainError::AlreadyExists => ApiError::Conflict {
+                detail: error.to_string(),
+                current_version: None,
+            },
+            DomainError::Conflict(detail) => ApiError::Conflict {
+                detail,
+                current_version: None,
+            },
+            DomainError::Forbidden(detail) => ApiError::Forbidden(detail),
+            DomainError::Decode { .. } => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+            StoreError::IdempotencyMismatch { .. } => ApiError::IdempotencyMismatch,
+            StoreError::Conflict { actual, .. } => ApiError::Conflict {
+                detail: error.to_string(),
+                current_version: actual,
+            },
+            StoreError::Invalid(message) => ApiError::invalid("", message),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What a request carries besides the route: the JSON body (kept raw as well, for the idempotency
+//! fingerprint), `If-Match`, `Idempotency-Key` and the position a query must wait for. Each
+//! extractor refuses bad input with the problem a client can act on: 400 for broken JSON, 422
+//! naming the field for a value of the wrong shape or an unknown field, 413 for a body too large.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+
+/// The largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON body, parsed strictly, with the bytes the client sent.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge(MAX_BODY_BYTES)
+                } else {
+                    ApiError::Malformed(rejection.body_text())
+                }
+            })?;
+        // An empty body reads as `{}`: commands whose fields are all optional need none, and
+        // the others get a 422 naming the first missing field.
+        let value = if raw.is_empty() {
+            parse_json(b"{}")?
+        } else {
+            parse_json(&raw)?
+        };
+        Ok(JsonBody { value, raw })
+    }
+}
+
+/// Parses a JSON document into `T`, naming the field a value of the wrong shape sits at.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::Malformed(inner.to_string())
+        } else {
+            let field = if field == "." { String::new() } else { field };
+            ApiError::invalid(field, without_location(&inner.to_string()))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::Malformed(error.to_string()))?;
+    Ok(value)
+}
+
+/// serde_json ends its messages with " at line 1 column 42", which says nothing to a client
+/// whose field is already named.
+fn without_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `If-Match: "<version>"`: the command applies only to the record at exactly that version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("if-match") else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        let text = text.strip_prefix("W/").unwrap_or(text);
+        text.trim_matches('"')
+            .parse()
+            .map(|version| IfMatch(Some(version)))
+            .map_err(|_| ApiError::invalid("If-Match", "must be a version, e.g. \"3\""))
+    }
+}
+
+/// `Idempotency-Key`: a retry with the same key and body gets the first response.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdempotencyKey(pub Option<String>);
+
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        match value.to_str() {
+            Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => {
+                Ok(IdempotencyKey(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::invalid(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )),
+        }
+    }
+}
+
+/// `X-Crm-Min-Position` (or `?min_position=`): answer only from a read model at least there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MinPosition(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let from_header = parts
+            .headers
+            .get("x-crm-min-position")
+            .map(|value| value.to_str().unwrap_or_default().trim().to_owned());
+        let from_query = parts.uri.query().and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("min_position="))
+                .map(str::to_owned)
+        });
+        match from_header.or(from_query) {
+            None => Ok(MinPosition(None)),
+            Some(text) => text.parse().map(|p| MinPosition(Some(p))).map_err(|_| {
+                ApiError::invalid("X-Crm-Min-Position", "must be a non-negative integer")
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        stages: Vec<Stage>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Stage {
+        probability: u8,
+    }
+
+    fn field_of(error: ApiError) -> (String, String) {
+        match error {
+            ApiError::Invalid(mut errors) => {
+                let error = errors.remove(0);
+                (error.field, error.message)
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn broken_json_is_malformed() {
+        assert!(matches!(
+            parse_json::<Body>(b"{\"name\": "),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"name":"x","stages":[]} {}"#),
+            Err(ApiError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_names_its_field() {
+        let (field, message) = field_of(
+            parse_json::<Body>(br#"{"name":"x","stages":[{"probability":300}]}"#).unwrap_err(),
+        );
+        assert_eq!(field, "stages[0].probability");
+        assert!(!message.contains("line"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let (_, message) =
+            field_of(parse_json::<Body>(br#"{"name":"x","stages":[],"nmae":1}"#).unwrap_err());
+        assert!(message.contains("nmae"), "{message}");
+    }
+}

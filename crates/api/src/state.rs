@@ -1,0 +1,32 @@
+//! What every `/v1` handler reaches: the appender and reader of the store, the read models, and
+//! the short-lived cache of authenticated callers. Built once at start and cloned per request
+//! (everything inside is a handle).
+
+use std::time::Duration;
+
+use crate::ApiSettings;
+use crate::auth::{CallerCache, caller_cache};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub appender: eventstore::Appender,
+    pub reader: eventstore::Reader,
+    pub callers: CallerCache,
+    /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
+    pub min_position_wait: Duration,
+}
+
+impl ApiState {
+    pub fn new(
+        settings: &ApiSettings,
+        appender: eventstore::Appender,
+        reader: eventstore::Reader,
+    ) -> ApiState {
+        ApiState {
+            appender,
+            reader,
+            callers: caller_cache(),
+            min_position_wait: Duration::from_millis(settings.min_position_wait_ms),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `/v1/companies`: create and change companies (accounts).
+
+use axum::extract::{Path, State};
+use domain::Patch;
+use domain::company::{Command, Company, CompanyChanges, NewCompany};
+use domain::values::{Domain, Name, Tags, Team, ValueClass};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{WRITE_RECORDS, ensure_user, owner_and_team};
+use crate::auth::Caller;
+use crate::command::{CommandRequest, Committed, execute};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::state::ApiState;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCompany {
+    pub name: Name,
+    pub domain: Option<Domain>,
+    pub industry: Option<Name>,
+    pub value_class: Option<ValueClass>,
+    #[serde(default)]
+    pub tags: Tags,
+    /// Defaults to the caller.
+    pub owner_id: Option<Uuid>,
+    /// Defaults to the owner's team.
+    pub team: Option<Team>,
+}
+
+/// Named fields change; `null` clears an optional one; absent fields stay.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCompany {
+    pub name: Option<Name>,
+    #[serde(default)]
+    pub domain: Patch<Domain>,
+    #[serde(default)]
+    pub industry: Patch<Name>,
+    #[serde(default)]
+    pub value_class: Patch<ValueClass>,
+    pub tags: Option<Tags>,
+    #[serde(default)]
+    pub owner_id: Patch<Uuid>,
+    #[serde(default)]
+    pub team: Patch<Team>,
+}
+
+pub async fn create(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<CreateCompany>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/companies", &raw);
+    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let id = Uuid::now_v7();
+    let new = NewCompany {
+        id,
+        name: body.name,
+        domain: body.domain,
+        industry: body.industry,
+        value_class: body.value_class,
+        tags: body.tags,
+        owner_id: Some(owner_id),
+        team,
+    };
+    execute::<Company>(&api, &request, id, true, |_| {
+        Ok(Command::Create(new.clone()))
+    })
+    .await
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<ChangeCompany>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let route = format!("PATCH /v1/companies/{id}");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    if let Patch::Set(owner) = body.owner_id {
+        ensure_user(&api, owner, "owner_id").await?;
+    }
+    let changes = CompanyChanges {
+        name: body.name,
+        domain: body.domain,
+        industry: body.industry,
+        value_class: body.value_class,
+        tags: body.tags,
+        owner_id: body.owner_id,
+        team: body.team,
+    };
+    execute::<Company>(&api, &request, id, false, |_| {
+        Ok(Command::Update(changes.clone()))
+    })
+    .await
+}

@@ -1,0 +1,138 @@
+//! `/v1/contacts`: create and change contacts (people).
+
+use axum::extract::{Path, State};
+use domain::Patch;
+use domain::company::Company;
+use domain::contact::{Command, Contact, ContactChanges, NewContact};
+use domain::values::{Email, Name, Phone, Tags, Team};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{WRITE_RECORDS, ensure_exists, ensure_user, owner_and_team};
+use crate::auth::Caller;
+use crate::command::{CommandRequest, Committed, execute};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::state::ApiState;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    pub first_name: Name,
+    pub last_name: Name,
+    /// The primary e-mail address.
+    pub email: Option<Email>,
+    /// Further addresses, after `email`.
+    #[serde(default)]
+    pub emails: Vec<Email>,
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    pub company_id: Option<Uuid>,
+    pub title: Option<Name>,
+    #[serde(default)]
+    pub tags: Tags,
+    /// Defaults to the caller.
+    pub owner_id: Option<Uuid>,
+    /// Defaults to the owner's team.
+    pub team: Option<Team>,
+}
+
+/// Named fields change; `null` clears an optional one; absent fields stay. `email` and `phone`
+/// replace the whole list with one entry (`null` empties it); `emails` and `phones` replace it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeContact {
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    #[serde(default)]
+    pub email: Patch<Email>,
+    pub emails: Option<Vec<Email>>,
+    #[serde(default)]
+    pub phone: Patch<Phone>,
+    pub phones: Option<Vec<Phone>>,
+    #[serde(default)]
+    pub title: Patch<Name>,
+    #[serde(default)]
+    pub company_id: Patch<Uuid>,
+    pub tags: Option<Tags>,
+    #[serde(default)]
+    pub owner_id: Patch<Uuid>,
+    #[serde(default)]
+    pub team: Patch<Team>,
+}
+
+pub async fn create(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<CreateContact>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/contacts", &raw);
+    if let Some(company_id) = body.company_id {
+        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+    }
+    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let id = Uuid::now_v7();
+    let new = NewContact {
+        id,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        emails: body.email.into_iter().chain(body.emails).collect(),
+        phones: body.phone.into_iter().chain(body.phones).collect(),
+        title: body.title,
+        company_id: body.company_id,
+        tags: body.tags,
+        owner_id: Some(owner_id),
+        team,
+    };
+    execute::<Contact>(&api, &request, id, true, |_| {
+        Ok(Command::Create(new.clone()))
+    })
+    .await
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<ChangeContact>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let route = format!("PATCH /v1/contacts/{id}");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    if let Patch::Set(company_id) = body.company_id {
+        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+    }
+    if let Patch::Set(owner) = body.owner_id {
+        ensure_user(&api, owner, "owner_id").await?;
+    }
+    let changes = ContactChanges {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        emails: list_change(body.email, body.emails),
+        phones: list_change(body.phone, body.phones),
+        title: body.title,
+        company_id: body.company_id,
+        tags: body.tags,
+        owner_id: body.owner_id,
+        team: body.team,
+    };
+    execute::<Contact>(&api, &request, id, false, |_| {
+        Ok(Command::Update(changes.clone()))
+    })
+    .await
+}
+
+fn list_change<T>(single: Patch<T>, list: Option<Vec<T>>) -> Option<Vec<T>> {
+    match (single, list) {
+        (_, Some(list)) => Some(list),
+        (Patch::Set(value), None) => Some(vec![value]),
+        (Patch::Clear, None) => Some(Vec::new()),
+        (Patch::Keep, None) => None,
+    }
+}

@@ -1,0 +1,228 @@
+//! `/v1/deals`: open deals in a pipeline, move them through its stages, win, lose, reopen.
+
+use axum::extract::{Path, State};
+use chrono::NaiveDate;
+use domain::Patch;
+use domain::company::Company;
+use domain::contact::Contact;
+use domain::deal::{Command, Deal, NewDeal};
+use domain::pipeline::{Pipeline, PipelineStages};
+use domain::values::{Money, Name, StageKey, Team, Text};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{WRITE_DEALS, ensure_exists, ensure_user, owner_and_team};
+use crate::auth::Caller;
+use crate::command::{CommandRequest, Committed, execute, execute_all, load};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::state::ApiState;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDeal {
+    pub title: Name,
+    pub pipeline_id: Uuid,
+    /// The key of a stage of the pipeline.
+    pub stage: StageKey,
+    pub amount: Money,
+    pub company_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub team: Option<Team>,
+    pub expected_close_on: Option<NaiveDate>,
+}
+
+/// Named fields change; absent fields stay.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDeal {
+    pub title: Option<Name>,
+    /// In the deal's currency.
+    pub amount: Option<Money>,
+    #[serde(default)]
+    pub expected_close_on: Patch<NaiveDate>,
+    pub owner_id: Option<Uuid>,
+    #[serde(default)]
+    pub team: Patch<Team>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveStage {
+    pub stage: StageKey,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Close {
+    pub reason: Option<Text>,
+}
+
+async fn stages_of(
+    api: &ApiState,
+    pipeline_id: Uuid,
+    field: &str,
+) -> Result<PipelineStages, ApiError> {
+    ensure_exists::<Pipeline>(api, pipeline_id, field)
+        .await?
+        .map(|pipeline| pipeline.stages_snapshot())
+        .ok_or_else(|| ApiError::invalid(field, "no such pipeline"))
+}
+
+pub async fn open(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<OpenDeal>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/deals", &raw);
+    let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
+    if let Some(company_id) = body.company_id {
+        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+    }
+    if let Some(contact_id) = body.contact_id {
+        ensure_exists::<Contact>(&api, contact_id, "contact_id").await?;
+    }
+    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let id = Uuid::now_v7();
+    let new = NewDeal {
+        id,
+        title: body.title,
+        pipeline,
+        stage: body.stage,
+        amount: body.amount,
+        expected_close_on: body.expected_close_on,
+        owner_id,
+        team,
+        company_id: body.company_id,
+        contact_id: body.contact_id,
+    };
+    execute::<Deal>(&api, &request, id, true, |_| {
+        Ok(Command::Create(new.clone()))
+    })
+    .await
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<ChangeDeal>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let route = format!("PATCH /v1/deals/{id}");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    if let Some(owner) = body.owner_id {
+        ensure_user(&api, owner, "owner_id").await?;
+    }
+    execute_all::<Deal>(&api, &request, id, false, |deal| {
+        let current = deal.state.as_ref().ok_or(ApiError::NotFound("deal"))?;
+        let mut commands = Vec::new();
+        if let Some(title) = &body.title {
+            commands.push(Command::Rename {
+                title: title.clone(),
+            });
+        }
+        if let Some(amount) = body.amount {
+            commands.push(Command::ChangeAmount { amount });
+        }
+        if !matches!(body.expected_close_on, Patch::Keep) {
+            commands.push(Command::ChangeExpectedClose {
+                expected_close_on: body.expected_close_on.apply(&current.expected_close_on),
+            });
+        }
+        if body.owner_id.is_some() || !matches!(body.team, Patch::Keep) {
+            commands.push(Command::Reassign {
+                owner_id: body.owner_id.unwrap_or(current.owner_id),
+                team: body.team.apply(&current.team),
+            });
+        }
+        Ok(commands)
+    })
+    .await
+}
+
+pub async fn move_stage(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<MoveStage>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let route = format!("POST /v1/deals/{id}/stage");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    let deal = load::<Deal>(&api, id).await?;
+    let pipeline_id = deal
+        .state
+        .as_ref()
+        .map(|deal| deal.pipeline_id)
+        .ok_or(ApiError::NotFound("deal"))?;
+    let pipeline = stages_of(&api, pipeline_id, "pipeline_id").await?;
+    execute::<Deal>(&api, &request, id, false, |_| {
+        Ok(Command::ChangeStage {
+            stage: body.stage.clone(),
+            pipeline: pipeline.clone(),
+        })
+    })
+    .await
+}
+
+pub async fn won(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<Close>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let reason = body.reason;
+    let route = format!("POST /v1/deals/{id}/won");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    execute::<Deal>(&api, &request, id, false, |_| {
+        Ok(Command::Win {
+            reason: reason.clone(),
+        })
+    })
+    .await
+}
+
+pub async fn lost(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<Close>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let reason = body.reason;
+    let route = format!("POST /v1/deals/{id}/lost");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    execute::<Deal>(&api, &request, id, false, |_| {
+        Ok(Command::Lose {
+            reason: reason.clone(),
+        })
+    })
+    .await
+}
+
+pub async fn reopen(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_DEALS)?;
+    let route = format!("POST /v1/deals/{id}/reopen");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    execute::<Deal>(&api, &request, id, false, |_| Ok(Command::Reopen)).await
+}

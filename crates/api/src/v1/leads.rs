@@ -1,0 +1,281 @@
+//! `/v1/leads`: capture enquiries, qualify or disqualify them, and convert them into a contact
+//! (and, when asked, a company and a deal) in one atomic append.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::NaiveDate;
+use domain::Aggregate;
+use domain::company::Company;
+use domain::contact::Contact;
+use domain::conversion::{CompanyLink, ConversionRequest, DealSpec, convert};
+use domain::deal::Deal;
+use domain::lead::{Command, Lead, NewLead};
+use domain::pipeline::Pipeline;
+use domain::values::{Email, Money, Name, Phone, StageKey, Team, Text};
+use eventstore::{Appended, ExpectedVersion, StreamAppend, StreamRef};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{WRITE_LEADS, ensure_exists, owner_and_team};
+use crate::auth::Caller;
+use crate::command::{
+    Attempt, CommandRequest, Committed, conflict_or, execute, load, new_events, retrying,
+    with_position,
+};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::state::ApiState;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureLead {
+    pub name: Name,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub company_name: Option<Name>,
+    /// Where the enquiry came from: `web`, `referral`, `event`, ...
+    pub source: Name,
+    pub campaign_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub team: Option<Team>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disqualify {
+    pub reason: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertLead {
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    /// Link the new contact to this existing company ...
+    pub company_id: Option<Uuid>,
+    /// ... or create one (named `name`, or else the lead's company name).
+    pub company: Option<NewCompanyBody>,
+    /// Open a deal for the new contact.
+    pub deal: Option<DealBody>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompanyBody {
+    pub name: Option<Name>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DealBody {
+    pub title: Name,
+    pub pipeline_id: Uuid,
+    pub stage: StageKey,
+    pub amount: Money,
+    pub expected_close_on: Option<NaiveDate>,
+}
+
+/// The records a conversion created.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Converted {
+    /// The lead.
+    pub id: Uuid,
+    pub version: u64,
+    pub position: u64,
+    pub contact_id: Uuid,
+    pub company_id: Option<Uuid>,
+    pub deal_id: Option<Uuid>,
+}
+
+pub async fn capture(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<CaptureLead>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_LEADS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/leads", &raw);
+    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let id = Uuid::now_v7();
+    let new = NewLead {
+        id,
+        name: body.name,
+        email: body.email,
+        phone: body.phone,
+        company_name: body.company_name,
+        source: body.source,
+        campaign_id: body.campaign_id,
+        owner_id: Some(owner_id),
+        team,
+    };
+    execute::<Lead>(&api, &request, id, true, |_| {
+        Ok(Command::Capture(new.clone()))
+    })
+    .await
+}
+
+pub async fn qualify(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_LEADS)?;
+    let route = format!("POST /v1/leads/{id}/qualify");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    execute::<Lead>(&api, &request, id, false, |_| Ok(Command::Qualify)).await
+}
+
+pub async fn disqualify(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<Disqualify>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_LEADS)?;
+    let route = format!("POST /v1/leads/{id}/disqualify");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    execute::<Lead>(&api, &request, id, false, |_| {
+        Ok(Command::Disqualify {
+            reason: body.reason.clone(),
+        })
+    })
+    .await
+}
+
+pub async fn convert_lead(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<ConvertLead>,
+) -> Result<Response, ApiError> {
+    caller.require(WRITE_LEADS)?;
+    let route = format!("POST /v1/leads/{id}/convert");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    let linked_company = body.company_id;
+    let company = match (body.company_id, body.company) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "company",
+                "name an existing company_id or a new company, not both",
+            ));
+        }
+        (Some(company_id), None) => {
+            ensure_exists::<Company>(&api, company_id, "company_id").await?;
+            Some(CompanyLink::Existing(company_id))
+        }
+        (None, Some(new)) => Some(CompanyLink::New {
+            company_id: Uuid::now_v7(),
+            name: new.name,
+        }),
+        (None, None) => None,
+    };
+    let deal = match body.deal {
+        None => None,
+        Some(deal) => {
+            let pipeline = ensure_exists::<Pipeline>(&api, deal.pipeline_id, "deal.pipeline_id")
+                .await?
+                .ok_or_else(|| ApiError::invalid("deal.pipeline_id", "no such pipeline"))?;
+            Some(DealSpec {
+                deal_id: Uuid::now_v7(),
+                title: deal.title,
+                pipeline: pipeline.stages_snapshot(),
+                stage: deal.stage,
+                amount: deal.amount,
+                expected_close_on: deal.expected_close_on,
+            })
+        }
+    };
+    let conversion = ConversionRequest {
+        contact_id: Uuid::now_v7(),
+        first_name: body.first_name,
+        last_name: body.last_name,
+        company,
+        deal,
+    };
+
+    let attempt = retrying(&api, &request, || async {
+        let lead = load::<Lead>(&api, id).await?;
+        if !Lead::exists(&lead.state) {
+            return Err(ApiError::NotFound("lead"));
+        }
+        if let Some(expected) = request.if_match.0
+            && expected != lead.version
+        {
+            return Err(ApiError::PreconditionFailed {
+                expected,
+                current: lead.version,
+            });
+        }
+        let decided = convert(&lead.state, conversion.clone(), &request.context())?;
+        let mut streams = vec![
+            StreamAppend::events(
+                StreamRef::new(Lead::STREAM_TYPE, id),
+                ExpectedVersion::Exactly(lead.version),
+                new_events(&decided.lead, &request),
+            ),
+            StreamAppend::events(
+                StreamRef::new(Contact::STREAM_TYPE, decided.contact_id),
+                ExpectedVersion::NoStream,
+                new_events(&decided.contact, &request),
+            ),
+        ];
+        if let (Some(company_id), Some(events)) = (decided.company_id, &decided.company) {
+            streams.push(StreamAppend::events(
+                StreamRef::new(Company::STREAM_TYPE, company_id),
+                ExpectedVersion::NoStream,
+                new_events(events, &request),
+            ));
+        }
+        if let (Some(deal_id), Some(events)) = (decided.deal_id, &decided.deal) {
+            streams.push(StreamAppend::events(
+                StreamRef::new(Deal::STREAM_TYPE, deal_id),
+                ExpectedVersion::NoStream,
+                new_events(events, &request),
+            ));
+        }
+        request
+            .append(&api, streams)
+            .await
+            .map(Attempt::Appended)
+            .map_err(|error| conflict_or(error, request.if_match))
+    })
+    .await?;
+    let Attempt::Appended(appended) = attempt else {
+        return Err(ApiError::Internal("a conversion always appends".to_owned()));
+    };
+    let converted = converted(id, linked_company, &appended);
+    Ok(with_position(
+        StatusCode::OK,
+        converted.position,
+        Json(converted),
+    ))
+}
+
+/// The conversion's answer, read from what was appended (so a replayed retry answers the same).
+fn converted(lead_id: Uuid, linked_company: Option<Uuid>, appended: &Appended) -> Converted {
+    let created = |stream_type: &str| {
+        appended
+            .streams
+            .iter()
+            .find(|stream| stream.stream.stream_type == stream_type)
+            .map(|stream| stream.stream.stream_id)
+    };
+    let lead = Committed::of(appended, &StreamRef::new(Lead::STREAM_TYPE, lead_id), false);
+    Converted {
+        id: lead_id,
+        version: lead.version,
+        position: lead.position,
+        contact_id: created(Contact::STREAM_TYPE).unwrap_or_default(),
+        company_id: created(Company::STREAM_TYPE).or(linked_company),
+        deal_id: created(Deal::STREAM_TYPE),
+    }
+}

@@ -1,0 +1,145 @@
+//! The `/v1` routes: every one needs a bearer token and a role allowed for it. Handlers turn a
+//! request into a domain command (bodies parse straight into the domain's value types, so a bad
+//! value is refused naming its field) and hand it to [`crate::command`].
+
+mod companies;
+mod contacts;
+mod deals;
+mod leads;
+mod pipelines;
+mod touchpoints;
+pub mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{patch, post};
+use domain::Aggregate;
+use domain::user::User;
+use domain::values::{Role, Team};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::command::load;
+use crate::problem::ApiError;
+use crate::request::MAX_BODY_BYTES;
+use crate::state::ApiState;
+
+/// Roles that create and change customer records (record-level rules narrow this further).
+pub(crate) const WRITE_RECORDS: &[Role] = &[
+    Role::Admin,
+    Role::Manager,
+    Role::Sales,
+    Role::Support,
+    Role::Marketing,
+    Role::Service,
+];
+
+/// Roles that capture and convert leads.
+pub(crate) const WRITE_LEADS: &[Role] = &[
+    Role::Admin,
+    Role::Manager,
+    Role::Sales,
+    Role::Marketing,
+    Role::Service,
+];
+
+/// Roles that work deals (support does not see deals).
+pub(crate) const WRITE_DEALS: &[Role] = &[Role::Admin, Role::Manager, Role::Sales, Role::Service];
+
+/// Roles that open and move service cases.
+pub(crate) const WRITE_CASES: &[Role] = &[
+    Role::Admin,
+    Role::Manager,
+    Role::Sales,
+    Role::Support,
+    Role::Service,
+];
+
+/// Roles that define the business's sales processes.
+pub(crate) const DEFINE_PIPELINES: &[Role] = &[Role::Admin, Role::Manager];
+
+pub fn routes(api: ApiState) -> Router {
+    Router::new()
+        .route("/v1/companies", post(companies::create))
+        .route("/v1/companies/{id}", patch(companies::change))
+        .route("/v1/contacts", post(contacts::create))
+        .route("/v1/contacts/{id}", patch(contacts::change))
+        .route("/v1/leads", post(leads::capture))
+        .route("/v1/leads/{id}/qualify", post(leads::qualify))
+        .route("/v1/leads/{id}/disqualify", post(leads::disqualify))
+        .route("/v1/leads/{id}/convert", post(leads::convert_lead))
+        .route("/v1/pipelines", post(pipelines::create))
+        .route("/v1/pipelines/{id}/stages", post(pipelines::add_stage))
+        .route(
+            "/v1/pipelines/{id}/stages/order",
+            post(pipelines::reorder_stages),
+        )
+        .route("/v1/deals", post(deals::open))
+        .route("/v1/deals/{id}", patch(deals::change))
+        .route("/v1/deals/{id}/stage", post(deals::move_stage))
+        .route("/v1/deals/{id}/won", post(deals::won))
+        .route("/v1/deals/{id}/lost", post(deals::lost))
+        .route("/v1/deals/{id}/reopen", post(deals::reopen))
+        .route("/v1/activities", post(touchpoints::record_activity))
+        .route(
+            "/v1/activities/{id}/complete",
+            post(touchpoints::complete_activity),
+        )
+        .route("/v1/tasks", post(touchpoints::create_task))
+        .route("/v1/tasks/{id}/complete", post(touchpoints::complete_task))
+        .route("/v1/cases", post(touchpoints::open_case))
+        .route(
+            "/v1/cases/{id}/status",
+            post(touchpoints::change_case_status),
+        )
+        .route("/v1/users", post(users::create))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(api)
+}
+
+/// Refuses an id that names no record of `A`, naming the field that held it.
+pub(crate) async fn ensure_exists<A: Aggregate>(
+    api: &ApiState,
+    id: Uuid,
+    field: &str,
+) -> Result<A::State, ApiError> {
+    let loaded = load::<A>(api, id).await?;
+    if A::exists(&loaded.state) {
+        Ok(loaded.state)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("no such {}", A::STREAM_TYPE),
+        ))
+    }
+}
+
+/// Refuses an id that names no user.
+pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result<(), ApiError> {
+    let user = load::<User>(api, id).await?;
+    if user.state.is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(field, "no such user"))
+    }
+}
+
+/// The owner a new record gets (the caller unless named) and its team (the owner's unless named).
+pub(crate) async fn owner_and_team(
+    api: &ApiState,
+    caller: &Caller,
+    owner_id: Option<Uuid>,
+    team: Option<Team>,
+) -> Result<(Uuid, Option<Team>), ApiError> {
+    let owner_id = owner_id.unwrap_or(caller.user_id);
+    if owner_id == caller.user_id {
+        let team = match team {
+            Some(team) => Some(team),
+            None => caller.team.as_deref().map(Team::parse).transpose()?,
+        };
+        return Ok((owner_id, team));
+    }
+    let owner = load::<User>(api, owner_id).await?.state;
+    let owner = owner.ok_or_else(|| ApiError::invalid("owner_id", "no such user"))?;
+    Ok((owner_id, team.or(owner.team)))
+}

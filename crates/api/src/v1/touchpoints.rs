@@ -1,0 +1,247 @@
+//! `/v1/activities`, `/v1/tasks`, `/v1/cases`: every touchpoint with a customer, the work it
+//! leaves to do, and the service cases customers open.
+
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use domain::activity::{self, Activity, ActivityKind, Direction, NewActivity};
+use domain::case::{self, Case, CaseStatus, NewCase, Priority};
+use domain::company::Company;
+use domain::contact::Contact;
+use domain::deal::Deal;
+use domain::task::{self, NewTask, Task};
+use domain::values::{Name, Text};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{WRITE_CASES, WRITE_RECORDS, ensure_exists, ensure_user};
+use crate::auth::Caller;
+use crate::command::{CommandRequest, Committed, execute};
+use crate::problem::ApiError;
+use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::state::ApiState;
+
+/// The records a touchpoint or a task is about; each named one must exist.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+pub struct Links {
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub deal_id: Option<Uuid>,
+}
+
+async fn check_links(api: &ApiState, links: Links) -> Result<(), ApiError> {
+    if let Some(id) = links.contact_id {
+        ensure_exists::<Contact>(api, id, "contact_id").await?;
+    }
+    if let Some(id) = links.company_id {
+        ensure_exists::<Company>(api, id, "company_id").await?;
+    }
+    if let Some(id) = links.deal_id {
+        ensure_exists::<Deal>(api, id, "deal_id").await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordActivity {
+    pub kind: ActivityKind,
+    pub subject: Name,
+    pub body: Option<Text>,
+    /// In the past: logged; in the future: scheduled.
+    pub occurred_at: DateTime<Utc>,
+    pub duration_minutes: Option<u16>,
+    pub direction: Option<Direction>,
+    pub outcome: Option<Name>,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub deal_id: Option<Uuid>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteActivity {
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub outcome: Option<Name>,
+    pub duration_minutes: Option<u16>,
+}
+
+pub async fn record_activity(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<RecordActivity>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/activities", &raw);
+    check_links(
+        &api,
+        Links {
+            contact_id: body.contact_id,
+            company_id: body.company_id,
+            deal_id: body.deal_id,
+        },
+    )
+    .await?;
+    let id = Uuid::now_v7();
+    let new = NewActivity {
+        id,
+        kind: body.kind,
+        subject: body.subject,
+        body: body.body,
+        direction: body.direction,
+        duration_minutes: body.duration_minutes,
+        outcome: body.outcome,
+        occurred_at: body.occurred_at,
+        contact_id: body.contact_id,
+        company_id: body.company_id,
+        deal_id: body.deal_id,
+    };
+    execute::<Activity>(&api, &request, id, true, |_| {
+        Ok(activity::Command::Record(new.clone()))
+    })
+    .await
+}
+
+pub async fn complete_activity(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<CompleteActivity>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let route = format!("POST /v1/activities/{id}/complete");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    execute::<Activity>(&api, &request, id, false, |_| {
+        Ok(activity::Command::Complete {
+            occurred_at: body.occurred_at,
+            outcome: body.outcome.clone(),
+            duration_minutes: body.duration_minutes,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    pub title: Name,
+    pub description: Option<Text>,
+    pub due_at: DateTime<Utc>,
+    pub assignee_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub deal_id: Option<Uuid>,
+}
+
+pub async fn create_task(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<CreateTask>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/tasks", &raw);
+    ensure_user(&api, body.assignee_id, "assignee_id").await?;
+    check_links(
+        &api,
+        Links {
+            contact_id: body.contact_id,
+            company_id: body.company_id,
+            deal_id: body.deal_id,
+        },
+    )
+    .await?;
+    let id = Uuid::now_v7();
+    let new = NewTask {
+        id,
+        title: body.title,
+        description: body.description,
+        due_at: body.due_at,
+        assignee_id: body.assignee_id,
+        contact_id: body.contact_id,
+        company_id: body.company_id,
+        deal_id: body.deal_id,
+    };
+    execute::<Task>(&api, &request, id, true, |_| {
+        Ok(task::Command::Create(new.clone()))
+    })
+    .await
+}
+
+pub async fn complete_task(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_RECORDS)?;
+    let route = format!("POST /v1/tasks/{id}/complete");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    execute::<Task>(&api, &request, id, false, |_| Ok(task::Command::Complete)).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCase {
+    pub subject: Name,
+    pub description: Option<Text>,
+    pub contact_id: Uuid,
+    pub priority: Priority,
+    pub assignee_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCaseStatus {
+    pub status: CaseStatus,
+}
+
+pub async fn open_case(
+    State(api): State<ApiState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<OpenCase>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_CASES)?;
+    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/cases", &raw);
+    ensure_exists::<Contact>(&api, body.contact_id, "contact_id").await?;
+    if let Some(assignee) = body.assignee_id {
+        ensure_user(&api, assignee, "assignee_id").await?;
+    }
+    let id = Uuid::now_v7();
+    let new = NewCase {
+        id,
+        subject: body.subject,
+        description: body.description,
+        contact_id: body.contact_id,
+        priority: body.priority,
+        assignee_id: body.assignee_id,
+    };
+    execute::<Case>(&api, &request, id, true, |_| {
+        Ok(case::Command::Create(new.clone()))
+    })
+    .await
+}
+
+pub async fn change_case_status(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    key: IdempotencyKey,
+    JsonBody { value: body, raw }: JsonBody<ChangeCaseStatus>,
+) -> Result<Committed, ApiError> {
+    caller.require(WRITE_CASES)?;
+    let route = format!("POST /v1/cases/{id}/status");
+    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    execute::<Case>(&api, &request, id, false, |_| {
+        Ok(case::Command::ChangeStatus {
+            status: body.status,
+        })
+    })
+    .await
+}

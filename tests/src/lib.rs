@@ -1,0 +1,186 @@
+//! A whole `crm` (every role in one process) on its own database, stream and port, and an HTTP
+//! client to talk to it the way a client would. Each test starts its own; nothing is shared.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+use testkit::{TestDatabase, TestStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub struct TestSystem {
+    pub database: TestDatabase,
+    pub stream: TestStream,
+    _data: tempfile::TempDir,
+    pub base: String,
+    pub admin: String,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<()>>,
+}
+
+/// One HTTP answer: status, headers and the JSON body (`Null` when there is none).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `X-Crm-Position` header.
+    pub fn position(&self) -> u64 {
+        self.headers
+            .get("x-crm-position")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no X-Crm-Position in {self:?}"))
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.body["id"]
+            .as_str()
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .unwrap_or_else(|| panic!("no id in {self:?}"))
+    }
+
+    /// Asserts the status, showing the whole reply when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "{self:#?}");
+        self
+    }
+
+    /// The `field` of the first validation error.
+    pub fn invalid_field(&self) -> &str {
+        self.body["errors"][0]["field"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestSystem {
+    pub async fn start() -> TestSystem {
+        let database = TestDatabase::empty().await;
+        let stream = TestStream::new();
+        let data = tempfile::tempdir().expect("a data folder");
+        let admin = format!("test-admin-{}", Uuid::now_v7().simple());
+        let variables = [
+            ("CRM_DATABASE_URL", database.url.clone()),
+            ("CRM_NATS_URL", stream.url.clone()),
+            ("CRM_NATS_STREAM", stream.stream.clone()),
+            ("CRM_NATS_SUBJECT_PREFIX", stream.subject_prefix.clone()),
+            ("CRM_DATA_DIR", data.path().display().to_string()),
+            ("CRM_API_LISTEN", "127.0.0.1:0".to_owned()),
+            ("CRM_ADMIN_TOKEN", admin.clone()),
+        ];
+        let settings = crm::Settings::load(
+            None,
+            variables.map(|(name, value)| (name.to_owned(), value)),
+        )
+        .expect("settings");
+        crm::migrate(&settings).await.expect("migrations");
+        let application = crm::Application::build(&settings, &crm::Role::ALL)
+            .await
+            .expect("the system starts");
+        let port = application.api_port().expect("the api listens");
+        let (stop, stopped) = oneshot::channel();
+        let running = tokio::spawn(async move {
+            application
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the system runs");
+        });
+        TestSystem {
+            database,
+            stream,
+            _data: data,
+            base: format!("http://127.0.0.1:{port}"),
+            admin,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an http client"),
+            stop: Some(stop),
+            running: Some(running),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.await.expect("the system stops cleanly");
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        token: Option<&str>,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_vec());
+        }
+        let response = request.send().await.expect("the api answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        let body = serde_json::to_vec(&body).expect("json");
+        self.send(Method::POST, Some(token), path, &[], Some(&body))
+            .await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Reply {
+        let body = serde_json::to_vec(&body).expect("json");
+        self.send(Method::PATCH, Some(token), path, &[], Some(&body))
+            .await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Reply {
+        self.send(Method::GET, Some(token), path, &[], None).await
+    }
+
+    /// A new user with `role` (and `team`), returning its id and token.
+    pub async fn user(&self, username: &str, role: &str, team: Option<&str>) -> (Uuid, String) {
+        let reply = self
+            .post(
+                &self.admin,
+                "/v1/users",
+                serde_json::json!({"username": username, "role": role, "team": team}),
+            )
+            .await
+            .expect(201);
+        let token = reply.body["token"].as_str().expect("a token").to_owned();
+        (reply.id(), token)
+    }
+}

@@ -1,0 +1,547 @@
+//! Every command route over HTTP against the real servers: the happy path, validation, 401/403,
+//! 404, 409, 412 and idempotent retries.
+
+use reqwest::Method;
+use serde_json::json;
+use system_tests::TestSystem;
+use uuid::Uuid;
+
+async fn pipeline(system: &TestSystem) -> Uuid {
+    system
+        .post(
+            &system.admin,
+            "/v1/pipelines",
+            json!({"name": "New business", "stages": [
+                {"key": "lead", "name": "Lead", "probability": 10},
+                {"key": "proposal", "name": "Proposal", "probability": 50},
+                {"key": "negotiation", "name": "Negotiation", "probability": 80}
+            ]}),
+        )
+        .await
+        .expect(201)
+        .id()
+}
+
+#[tokio::test]
+async fn a_company_is_created_changed_and_answers_with_version_and_position() {
+    let system = TestSystem::start().await;
+    let created = system
+        .post(
+            &system.admin,
+            "/v1/companies",
+            json!({"name": "Acme", "domain": "acme.example", "value_class": "A", "tags": ["Key", "eu"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.body["version"], 1);
+    assert_eq!(
+        created.position(),
+        created.body["position"].as_u64().unwrap()
+    );
+    let id = created.id();
+
+    let changed = system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{id}"),
+            json!({"name": "Acme Ltd", "domain": null, "tags": ["key"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        changed.body["version"], 4,
+        "renamed, profile changed, re-tagged"
+    );
+    assert!(changed.position() > created.position());
+
+    let unchanged = system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{id}"),
+            json!({"name": "Acme Ltd"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        unchanged.body["version"], 4,
+        "nothing changed, nothing appended"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
+    let system = TestSystem::start().await;
+    let head_before = system
+        .database
+        .owner_client()
+        .await
+        .query_one("SELECT position FROM log_head", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    let cases = [
+        ("/v1/companies", json!({"name": ""}), "name"),
+        (
+            "/v1/companies",
+            json!({"name": "A", "value_class": "E"}),
+            "value_class",
+        ),
+        ("/v1/companies", json!({"name": "A", "colour": "red"}), ""),
+        (
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "L", "email": "not-an-email"}),
+            "email",
+        ),
+        (
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "L", "company_id": Uuid::now_v7()}),
+            "company_id",
+        ),
+        (
+            "/v1/deals",
+            json!({"title": "T", "pipeline_id": Uuid::now_v7(), "stage": "x", "amount": {"amount_minor": 1, "currency": "EUR"}}),
+            "pipeline_id",
+        ),
+        (
+            "/v1/pipelines",
+            json!({"name": "P", "stages": [{"key": "a", "name": "A", "probability": 101}]}),
+            "stages[0].probability",
+        ),
+        (
+            "/v1/activities",
+            json!({"kind": "telepathy", "subject": "s", "occurred_at": "2026-01-01T00:00:00Z"}),
+            "kind",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let reply = system
+            .post(&system.admin, path, body.clone())
+            .await
+            .expect(422);
+        assert_eq!(
+            reply.headers["content-type"], "application/problem+json",
+            "{path} {body}"
+        );
+        if field.is_empty() {
+            assert!(
+                reply.body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("colour"),
+                "{reply:?}"
+            );
+        } else {
+            assert_eq!(reply.invalid_field(), field, "{path} {body}: {reply:?}");
+        }
+    }
+    let malformed = system
+        .send(
+            Method::POST,
+            Some(&system.admin),
+            "/v1/companies",
+            &[],
+            Some(b"{\"name\": "),
+        )
+        .await
+        .expect(400);
+    assert_eq!(malformed.body["status"], 400);
+    let huge = vec![b' '; 300 * 1024];
+    system
+        .send(
+            Method::POST,
+            Some(&system.admin),
+            "/v1/companies",
+            &[],
+            Some(&huge),
+        )
+        .await
+        .expect(413);
+    let head_after = system
+        .database
+        .owner_client()
+        .await
+        .query_one("SELECT position FROM log_head", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(head_before, head_after, "a refused command appends nothing");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_route_is_401_and_a_role_not_allowed_is_403() {
+    let system = TestSystem::start().await;
+    for (method, path) in [
+        (Method::POST, "/v1/companies"),
+        (
+            Method::PATCH,
+            "/v1/companies/0190a5e4-7c4b-7000-8000-0000000000a1",
+        ),
+        (Method::POST, "/v1/deals"),
+        (Method::POST, "/v1/users"),
+    ] {
+        for token in [
+            None,
+            Some("wrong"),
+            Some("crm_0190a5e47c4b70008000000000000000_00"),
+        ] {
+            let reply = system
+                .send(method.clone(), token, path, &[], Some(b"{}"))
+                .await;
+            assert_eq!(reply.status, 401, "{method} {path} {token:?}");
+        }
+    }
+    let (_, auditor) = system.user("audrey", "auditor", None).await;
+    system
+        .post(&auditor, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(403);
+    let (_, support) = system.user("sam", "support", None).await;
+    system
+        .post(
+            &support,
+            "/v1/users",
+            json!({"username": "x1y", "role": "admin"}),
+        )
+        .await
+        .expect(403);
+    let pipeline = pipeline(&system).await;
+    system
+        .post(&support, "/v1/deals", json!({"title": "T", "pipeline_id": pipeline, "stage": "lead", "amount": {"amount_minor": 1, "currency": "EUR"}}))
+        .await
+        .expect(403);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_deal_moves_through_its_pipeline_closes_and_refuses_stage_changes_once_closed() {
+    let system = TestSystem::start().await;
+    let pipeline = pipeline(&system).await;
+    let deal = system
+        .post(
+            &system.admin,
+            "/v1/deals",
+            json!({"title": "Renewal", "pipeline_id": pipeline, "stage": "lead",
+                   "amount": {"amount_minor": 125000, "currency": "EUR"}, "expected_close_on": "2026-12-31"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let stage = format!("/v1/deals/{deal}/stage");
+    system
+        .post(&system.admin, &stage, json!({"stage": "proposal"}))
+        .await
+        .expect(200);
+    let unknown = system
+        .post(&system.admin, &stage, json!({"stage": "nowhere"}))
+        .await
+        .expect(422);
+    assert_eq!(unknown.invalid_field(), "stage");
+    system
+        .patch(
+            &system.admin,
+            &format!("/v1/deals/{deal}"),
+            json!({"amount": {"amount_minor": 5, "currency": "USD"}}),
+        )
+        .await
+        .expect(422);
+    let won = system
+        .post(
+            &system.admin,
+            &format!("/v1/deals/{deal}/won"),
+            json!({"reason": "signed"}),
+        )
+        .await
+        .expect(200);
+    let refused = system
+        .post(&system.admin, &stage, json!({"stage": "negotiation"}))
+        .await
+        .expect(409);
+    assert_eq!(refused.headers["content-type"], "application/problem+json");
+    system
+        .post(
+            &system.admin,
+            &format!("/v1/deals/{}/won", Uuid::now_v7()),
+            json!({}),
+        )
+        .await
+        .expect(404);
+
+    let (_, sales) = system.user("sally", "sales", Some("north")).await;
+    system
+        .post(&sales, &format!("/v1/deals/{deal}/reopen"), json!({}))
+        .await
+        .expect(403);
+    let reopened = system
+        .post(
+            &system.admin,
+            &format!("/v1/deals/{deal}/reopen"),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert!(reopened.body["version"].as_u64() > won.body["version"].as_u64());
+    system
+        .post(&system.admin, &stage, json!({"stage": "negotiation"}))
+        .await
+        .expect(200);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn if_match_with_a_stale_version_is_412_and_the_current_one_applies() {
+    let system = TestSystem::start().await;
+    let id = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201)
+        .id();
+    let path = format!("/v1/companies/{id}");
+    let body = serde_json::to_vec(&json!({"name": "Acme 2"})).unwrap();
+    system
+        .send(
+            Method::PATCH,
+            Some(&system.admin),
+            &path,
+            &[("if-match", "\"1\"")],
+            Some(&body),
+        )
+        .await
+        .expect(200);
+    let stale = system
+        .send(
+            Method::PATCH,
+            Some(&system.admin),
+            &path,
+            &[("if-match", "\"1\"")],
+            Some(b"{\"name\":\"Acme 3\"}"),
+        )
+        .await
+        .expect(412);
+    assert_eq!(stale.body["status"], 412);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_appends_once() {
+    let system = TestSystem::start().await;
+    let body = serde_json::to_vec(&json!({"name": "Acme"})).unwrap();
+    let headers = [("idempotency-key", "create-acme-1")];
+    let first = system
+        .send(
+            Method::POST,
+            Some(&system.admin),
+            "/v1/companies",
+            &headers,
+            Some(&body),
+        )
+        .await
+        .expect(201);
+    let again = system
+        .send(
+            Method::POST,
+            Some(&system.admin),
+            "/v1/companies",
+            &headers,
+            Some(&body),
+        )
+        .await;
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.position(), first.position());
+    let other = system
+        .send(
+            Method::POST,
+            Some(&system.admin),
+            "/v1/companies",
+            &headers,
+            Some(b"{\"name\":\"Other\"}"),
+        )
+        .await
+        .expect(422);
+    assert_eq!(other.body["type"], "urn:crm:problem:idempotency-key-reused");
+    let companies: i64 = system
+        .database
+        .owner_client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE stream_type = 'company'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(companies, 1);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn converting_a_lead_creates_contact_company_and_deal_atomically_and_only_once() {
+    let system = TestSystem::start().await;
+    let pipeline = pipeline(&system).await;
+    let lead = system
+        .post(
+            &system.admin,
+            "/v1/leads",
+            json!({"name": "Ada Lovelace", "email": "ada@example.com",
+              "company_name": "Analytical Engines", "source": "web"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let convert = format!("/v1/leads/{lead}/convert");
+    let bad = system
+        .post(
+            &system.admin,
+            &convert,
+            json!({"company": {}, "deal": {"title": "First", "pipeline_id": pipeline,
+              "stage": "nowhere", "amount": {"amount_minor": 100, "currency": "EUR"}}}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.invalid_field(), "deal.stage");
+    let head: i64 = system
+        .database
+        .owner_client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE stream_type IN ('contact', 'company', 'deal')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(head, 0, "a refused conversion leaves nothing half-done");
+
+    let converted = system
+        .post(
+            &system.admin,
+            &convert,
+            json!({"company": {}, "deal": {"title": "First", "pipeline_id": pipeline,
+              "stage": "proposal", "amount": {"amount_minor": 100, "currency": "EUR"}}}),
+        )
+        .await
+        .expect(200);
+    for field in ["contact_id", "company_id", "deal_id"] {
+        assert!(converted.body[field].is_string(), "{field}: {converted:?}");
+    }
+    let positions: Vec<i64> = system.database.owner_client().await
+        .query("SELECT position FROM events WHERE stream_type IN ('lead', 'contact', 'company', 'deal') AND recorded_at = (SELECT max(recorded_at) FROM events) ORDER BY position", &[])
+        .await.unwrap().iter().map(|row| row.get(0)).collect();
+    assert_eq!(
+        positions.len(),
+        4,
+        "one transaction: converted, contact, company, deal"
+    );
+    system
+        .post(&system.admin, &convert, json!({}))
+        .await
+        .expect(409);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn touchpoints_tasks_and_cases_follow_their_rules() {
+    let system = TestSystem::start().await;
+    let contact = system
+        .post(
+            &system.admin,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(
+            &system.admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "Intro", "occurred_at": "2026-01-05T10:00:00Z",
+              "duration_minutes": 15, "direction": "outbound", "contact_id": contact}),
+        )
+        .await
+        .expect(201);
+    let unlinked = system
+        .post(
+            &system.admin,
+            "/v1/activities",
+            json!({"kind": "note", "subject": "Orphan", "occurred_at": "2026-01-05T10:00:00Z"}),
+        )
+        .await
+        .expect(422);
+    assert!(!unlinked.invalid_field().is_empty() || unlinked.body["detail"].is_string());
+
+    let (assignee, _) = system.user("tom", "support", None).await;
+    let task = system
+        .post(&system.admin, "/v1/tasks", json!({"title": "Call back", "due_at": "2026-02-01T09:00:00Z", "assignee_id": assignee, "contact_id": contact}))
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(
+            &system.admin,
+            &format!("/v1/tasks/{task}/complete"),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    system
+        .post(
+            &system.admin,
+            &format!("/v1/tasks/{task}/complete"),
+            json!({}),
+        )
+        .await
+        .expect(409);
+
+    let case = system
+        .post(
+            &system.admin,
+            "/v1/cases",
+            json!({"subject": "Invoice wrong", "contact_id": contact, "priority": "high"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let status = format!("/v1/cases/{case}/status");
+    system
+        .post(&system.admin, &status, json!({"status": "closed"}))
+        .await
+        .expect(409);
+    for next in [
+        "open", "pending", "open", "pending", "resolved", "open", "pending", "resolved", "closed",
+    ] {
+        system
+            .post(&system.admin, &status, json!({"status": next}))
+            .await
+            .expect(200);
+    }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn usernames_are_unique_and_a_new_user_token_works_at_once() {
+    let system = TestSystem::start().await;
+    let (_, token) = system.user("sally", "sales", Some("north")).await;
+    system
+        .post(&token, "/v1/companies", json!({"name": "Mine"}))
+        .await
+        .expect(201);
+    system
+        .post(
+            &system.admin,
+            "/v1/users",
+            json!({"username": "sally", "role": "sales"}),
+        )
+        .await
+        .expect(409);
+    system
+        .post(
+            &system.admin,
+            "/v1/users",
+            json!({"username": "Not Valid!", "role": "sales"}),
+        )
+        .await
+        .expect(422);
+    system.stop().await;
+}
