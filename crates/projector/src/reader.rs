@@ -1,0 +1,81 @@
+//! What the read side (the HTTP API, in another process) asks of the registry: which schema
+//! serves a projection, and waiting until it has applied at least a position ("read your
+//! writes"). The position compared is the larger of the live generation's position and
+//! watermark, so a wait for an event outside the projection's feed returns too.
+//!
+//! A wait polls the registry (one primary-key read) with short sleeps, from 1 ms doubling to
+//! 10 ms: it returns within milliseconds of the commit without a connection of its own.
+
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+
+use crate::error::{ProjectorError, WaitError};
+use crate::registry::to_position;
+
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(10);
+
+/// Reads the registry through an owner pool ([`connect`](crate::connect)).
+#[derive(Clone)]
+pub struct ProjectionReader {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for ProjectionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionReader").finish_non_exhaustive()
+    }
+}
+
+impl ProjectionReader {
+    pub fn new(pool: Pool) -> ProjectionReader {
+        ProjectionReader { pool }
+    }
+
+    /// The schema of the projection's live generation, and the position it has reached (the
+    /// larger of position and watermark).
+    pub async fn live_schema(&self, name: &str) -> Result<(String, u64), ProjectorError> {
+        self.reach(name)
+            .await?
+            .ok_or_else(|| ProjectorError::NoLiveGeneration(name.to_owned()))
+    }
+
+    /// Returns once the projection's live generation has reached `min_position`, or
+    /// [`WaitError::TimedOut`] with how far it got after `timeout`. A projection without a live
+    /// generation yet counts as at position 0.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        min_position: u64,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
+        let deadline = Instant::now() + timeout;
+        let mut delay = POLL_MIN;
+        loop {
+            let reached = self.reach(name).await?.map_or(0, |(_, reached)| reached);
+            if reached >= min_position {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitError::TimedOut { reached });
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(POLL_MAX);
+        }
+    }
+
+    async fn reach(&self, name: &str) -> Result<Option<(String, u64)>, ProjectorError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT schema_name, greatest(position, watermark) FROM projection_generations \
+                 WHERE projection = $1 AND state = 'live'",
+            )
+            .await?;
+        let row = client.query_opt(&statement, &[&name]).await?;
+        row.map(|row| Ok((row.try_get(0)?, to_position(row.try_get(1)?))))
+            .transpose()
+    }
+}

@@ -1,0 +1,441 @@
+//! One leader feeding one generation: take the generation's lock, start its consumer after the
+//! registry's position, then fetch, apply and commit, batch after batch.
+//!
+//! Exactly once: a batch's events and the generation's new position commit in one transaction
+//! that first locks the generation's row and checks the position is the one this leader left;
+//! only then are the messages acknowledged. A crash before the commit applies nothing (the
+//! consumer is started again after the position); a crash after it leaves messages that are
+//! dropped as already applied. Each message must arrive as the consumer's next delivery, so a
+//! message lost in transit ends the session rather than being skipped.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::{self, Message};
+use deadpool_postgres::Pool;
+use eventlog::{Envelope, NatsSettings};
+use futures::TryStreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::consumer::{self, consumer_name};
+use crate::error::{ProjectorError, describe};
+use crate::leader::Leadership;
+use crate::projection::Projection;
+use crate::registry::{self, Generation, State};
+use crate::retire::clean_up_retired;
+use crate::status::ProjectorStatus;
+
+/// The most messages one fetch (and so one transaction) takes.
+const MAX_BATCH: usize = 1000;
+/// How long an idle leader waits for the next message before it looks at the stream again (and
+/// raises the watermark when other feeds' events went by).
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// Beyond a fetch's own wait, how long the client waits for the server's end of it (a request
+/// lost while the connection was down is never answered).
+const FETCH_GRACE: Duration = Duration::from_secs(6);
+
+/// What a projector and a rebuild share: where things are, and whom to tell how it goes.
+pub(crate) struct Resources<P> {
+    pub pool: Pool,
+    pub jetstream: jetstream::Context,
+    pub nats: NatsSettings,
+    pub projection: P,
+    pub status: watch::Sender<ProjectorStatus>,
+}
+
+/// Why a session ended without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Shut down.
+    Stopped,
+    /// The generation is no longer in the state this leader fed it in (swapped or retired).
+    Superseded,
+    /// `apply` refused the event at `position`; nothing at or after it was applied.
+    Failed { position: u64, message: String },
+    /// Nothing pending, and at least as far as the live generation (asked for by rebuilds).
+    CaughtUp,
+}
+
+/// Leads `generation` (expected in `state`) until shut down, superseded, failed, caught up (when
+/// `until_caught_up`) or an error.
+pub(crate) async fn lead<P: Projection>(
+    resources: &Resources<P>,
+    generation: &Generation,
+    state: State,
+    until_caught_up: bool,
+    shutdown: &CancellationToken,
+    backoff: &mut Backoff,
+) -> Result<Ended, ProjectorError> {
+    let name = resources.projection.name();
+    let Some(leadership) =
+        Leadership::acquire(&resources.pool, &generation.schema, shutdown.cancelled()).await?
+    else {
+        return Ok(Ended::Stopped);
+    };
+    // Read under the row lock: a commit of a leader that just died lands before this read.
+    let current = {
+        let mut client = resources.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let current = registry::lock(&transaction, name, generation.generation).await?;
+        transaction.commit().await?;
+        current
+    };
+    if current.state != state {
+        return Ok(Ended::Superseded);
+    }
+    let stream = resources
+        .jetstream
+        .get_stream(&resources.nats.stream)
+        .await
+        .map_err(|error| {
+            ProjectorError::nats(
+                &format!(
+                    "opening stream {} (the relay creates it)",
+                    resources.nats.stream
+                ),
+                describe(&error),
+            )
+        })?;
+    if state == State::Live {
+        clean_up_retired(resources, &leadership, &stream).await;
+    }
+    let filter = resources
+        .projection
+        .feed()
+        .filter_subject(&resources.nats.subject_prefix);
+    let consumer_name = consumer_name(&resources.nats.stream, name, current.generation);
+    let (consumer, info) =
+        consumer::prepare(&stream, &consumer_name, &filter, current.position).await?;
+    tracing::info!(
+        generation = current.generation,
+        position = current.position,
+        watermark = current.watermark,
+        consumer = %consumer_name,
+        "leading the generation"
+    );
+    let mut session = Session {
+        resources,
+        state,
+        next_delivery: info.delivered.consumer_sequence + 1,
+        pending: info.num_pending,
+        generation: current,
+        stream,
+        consumer,
+    };
+    session.publish_status();
+    tokio::select! {
+        () = shutdown.cancelled() => Ok(Ended::Stopped),
+        reason = leadership.lost() => Err(ProjectorError::LeadershipLost(reason)),
+        ended = session.run(until_caught_up, backoff) => ended,
+    }
+}
+
+struct Session<'a, P> {
+    resources: &'a Resources<P>,
+    /// The state the generation must stay in for this leader to feed it.
+    state: State,
+    generation: Generation,
+    stream: Stream,
+    consumer: PullConsumer,
+    /// The consumer sequence the next message must carry.
+    next_delivery: u64,
+    pending: u64,
+}
+
+/// How a batch's transaction ended.
+enum Commit {
+    Applied,
+    Superseded,
+    Refused(String),
+}
+
+impl<P: Projection> Session<'_, P> {
+    async fn run(
+        &mut self,
+        until_caught_up: bool,
+        backoff: &mut Backoff,
+    ) -> Result<Ended, ProjectorError> {
+        loop {
+            let mut messages = self.fetch(MAX_BATCH, None).await?;
+            backoff.reset();
+            if messages.is_empty() {
+                if let Some(ended) = self.idle(until_caught_up).await? {
+                    return Ok(ended);
+                }
+                messages = self.fetch(1, Some(IDLE_WAIT)).await?;
+                if messages.is_empty() {
+                    continue;
+                }
+                messages.extend(self.fetch(MAX_BATCH - 1, None).await?);
+            }
+            if let Some(ended) = self.process(&messages).await? {
+                return Ok(ended);
+            }
+        }
+    }
+
+    /// Up to `max` messages: those already there, or (with `wait`) the first to arrive within it.
+    /// Reads the fetch to its end, so no message is left in flight to an abandoned inbox.
+    async fn fetch(
+        &self,
+        max: usize,
+        wait: Option<Duration>,
+    ) -> Result<Vec<Message>, ProjectorError> {
+        let batch = match wait {
+            // No expiry: nats-server 2.9 takes `no_wait` with an expiry as "wait for the first".
+            None => self.consumer.fetch().max_messages(max).messages().await,
+            Some(wait) => {
+                self.consumer
+                    .batch()
+                    .max_messages(max)
+                    .expires(wait)
+                    .messages()
+                    .await
+            }
+        }
+        .map_err(|error| ProjectorError::nats("fetching messages", describe(&error)))?;
+        let limit = wait.unwrap_or_default() + FETCH_GRACE;
+        tokio::time::timeout(limit, batch.try_collect::<Vec<_>>())
+            .await
+            .map_err(|_| ProjectorError::nats("fetching messages", "timed out"))?
+            .map_err(|error| ProjectorError::nats("fetching messages", describe(&*error)))
+    }
+
+    /// Applies a fetched batch (dropping what was applied before), then acknowledges it.
+    async fn process(&mut self, messages: &[Message]) -> Result<Option<Ended>, ProjectorError> {
+        let mut events = Vec::with_capacity(messages.len());
+        let mut undecodable = None;
+        let mut last_sequence = self.generation.position;
+        for message in messages {
+            let info = message
+                .info()
+                .map_err(|error| ProjectorError::nats("reading a message's metadata", error))?;
+            if info.consumer_sequence != self.next_delivery || info.delivered != 1 {
+                return Err(ProjectorError::Nats(format!(
+                    "the consumer delivered its message {} (attempt {}) where {} was due: a \
+                     message went astray; starting again after position {}",
+                    info.consumer_sequence,
+                    info.delivered,
+                    self.next_delivery,
+                    self.generation.position
+                )));
+            }
+            self.next_delivery += 1;
+            self.pending = info.pending;
+            let sequence = info.stream_sequence;
+            if sequence <= self.generation.position {
+                continue;
+            }
+            if sequence <= last_sequence {
+                return Err(ProjectorError::Nats(format!(
+                    "stream sequence {sequence} was delivered after {last_sequence}"
+                )));
+            }
+            last_sequence = sequence;
+            match decode(message, sequence) {
+                Ok(envelope) => events.push(envelope),
+                Err(reason) => {
+                    undecodable = Some((sequence, reason));
+                    break;
+                }
+            }
+        }
+        if !events.is_empty()
+            && let Some(ended) = self.apply(&events).await?
+        {
+            return Ok(Some(ended));
+        }
+        if let Some((position, reason)) = undecodable {
+            return self
+                .fail(position, format!("cannot decode the event: {reason}"))
+                .await
+                .map(Some);
+        }
+        if let Some(last) = messages.last() {
+            last.double_ack().await.map_err(|error| {
+                ProjectorError::nats("acknowledging a batch", describe(&*error))
+            })?;
+        }
+        self.publish_status();
+        Ok(None)
+    }
+
+    /// Applies `events` in one transaction; if the projection refuses them, applies them one by
+    /// one to find, and stop at, the event it refuses.
+    async fn apply(&mut self, events: &[Envelope]) -> Result<Option<Ended>, ProjectorError> {
+        let message = match self.commit(events).await? {
+            Commit::Applied => return Ok(None),
+            Commit::Superseded => return Ok(Some(Ended::Superseded)),
+            Commit::Refused(message) => message,
+        };
+        if let [event] = events {
+            return self.fail(event.position, message).await.map(Some);
+        }
+        for event in events {
+            match self.commit(std::slice::from_ref(event)).await? {
+                Commit::Applied => {}
+                Commit::Superseded => return Ok(Some(Ended::Superseded)),
+                Commit::Refused(message) => {
+                    return self.fail(event.position, message).await.map(Some);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// One transaction: lock the generation's row, check nobody else advanced it, apply, record
+    /// the new position, commit.
+    async fn commit(&mut self, events: &[Envelope]) -> Result<Commit, ProjectorError> {
+        let Some(last) = events.last().map(|event| event.position) else {
+            return Ok(Commit::Applied);
+        };
+        let name = self.resources.projection.name();
+        let mut client = self.resources.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let row = registry::lock(&transaction, name, self.generation.generation).await?;
+        if row.state != self.state {
+            return Ok(Commit::Superseded);
+        }
+        if row.position != self.generation.position {
+            return Err(ProjectorError::LeadershipLost(format!(
+                "generation {} is at position {}, this leader left it at {}",
+                row.generation, row.position, self.generation.position
+            )));
+        }
+        let applied = self
+            .resources
+            .projection
+            .apply(&transaction, &self.generation.schema, events)
+            .await;
+        if let Err(error) = applied {
+            if error.is_transient() {
+                return Err(ProjectorError::Unavailable(error.to_string()));
+            }
+            transaction.rollback().await?;
+            return Ok(Commit::Refused(error.to_string()));
+        }
+        registry::advance(&transaction, name, self.generation.generation, last).await?;
+        transaction.commit().await?;
+        self.generation.position = last;
+        self.generation.watermark = self.generation.watermark.max(last);
+        if self
+            .generation
+            .failure
+            .as_ref()
+            .is_some_and(|(failed, _)| *failed <= last)
+        {
+            self.generation.failure = None;
+        }
+        Ok(Commit::Applied)
+    }
+
+    /// Records the refused event in the registry and the status, and ends the session there.
+    async fn fail(&mut self, position: u64, message: String) -> Result<Ended, ProjectorError> {
+        let client = self.resources.pool.get().await?;
+        registry::record_failure(
+            &client,
+            self.resources.projection.name(),
+            self.generation.generation,
+            self.generation.position,
+            position,
+            &message,
+        )
+        .await?;
+        tracing::error!(
+            generation = self.generation.generation,
+            position,
+            error = %message,
+            "the projection refused an event; it stops there until the projection is fixed"
+        );
+        self.generation.failure = Some((position, message.clone()));
+        self.publish_status();
+        Ok(Ended::Failed { position, message })
+    }
+
+    /// Nothing was waiting: checks the generation is still ours, and raises the watermark to the
+    /// stream's end when nothing of the feed is pending (the stream's end is read first, so
+    /// anything after it cannot be missed).
+    async fn idle(&mut self, until_caught_up: bool) -> Result<Option<Ended>, ProjectorError> {
+        let stream_last = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|error| ProjectorError::nats("reading the stream's state", describe(&error)))?
+            .state
+            .last_sequence;
+        let info = self.consumer.get_info().await.map_err(|error| {
+            ProjectorError::nats("reading the consumer's state", describe(&error))
+        })?;
+        if info.delivered.consumer_sequence + 1 != self.next_delivery {
+            return Err(ProjectorError::Nats(format!(
+                "the consumer delivered up to its message {}, this leader received up to {}",
+                info.delivered.consumer_sequence,
+                self.next_delivery - 1
+            )));
+        }
+        self.pending = info.num_pending;
+        let nothing_pending = info.num_pending == 0 && info.num_ack_pending == 0;
+        let name = self.resources.projection.name();
+        let client = self.resources.pool.get().await?;
+        let row = registry::get(&client, name, self.generation.generation).await?;
+        if row.state != self.state {
+            return Ok(Some(Ended::Superseded));
+        }
+        if row.position != self.generation.position {
+            return Err(ProjectorError::LeadershipLost(format!(
+                "generation {} is at position {}, this leader left it at {}",
+                row.generation, row.position, self.generation.position
+            )));
+        }
+        if nothing_pending
+            && stream_last > self.generation.watermark
+            && registry::raise_watermark(
+                &client,
+                name,
+                self.generation.generation,
+                self.generation.position,
+                stream_last,
+            )
+            .await?
+        {
+            self.generation.watermark = stream_last;
+        }
+        self.publish_status();
+        if until_caught_up && nothing_pending {
+            let live = registry::live(&client, name).await?;
+            let target = live.map_or(0, |live| live.reach());
+            if self.generation.reach() >= target {
+                return Ok(Some(Ended::CaughtUp));
+            }
+        }
+        Ok(None)
+    }
+
+    fn publish_status(&self) {
+        let generation = &self.generation;
+        let pending = self.pending;
+        self.resources.status.send_modify(|status| {
+            status.generation = generation.generation;
+            status.position = generation.position;
+            status.watermark = generation.watermark;
+            status.pending = pending;
+            status.failure = generation.failure.clone();
+        });
+    }
+}
+
+/// The envelope a message carries, which must be the event at its stream sequence.
+fn decode(message: &Message, sequence: u64) -> Result<Envelope, String> {
+    let envelope = Envelope::decode(message.headers.as_ref(), &message.payload)
+        .map_err(|error| error.to_string())?;
+    if envelope.position != sequence {
+        return Err(format!(
+            "the envelope says position {}, the stream sequence is {sequence}",
+            envelope.position
+        ));
+    }
+    Ok(envelope)
+}
