@@ -545,3 +545,52 @@ async fn usernames_are_unique_and_a_new_user_token_works_at_once() {
         .expect(422);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
+    let system = TestSystem::start().await;
+    let pipeline = pipeline(&system).await;
+    let deal = system
+        .post(
+            &system.admin,
+            "/v1/deals",
+            json!({"title": "T", "pipeline_id": pipeline, "stage": "proposal",
+                   "amount": {"amount_minor": 100, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201);
+    let position = deal.position().to_string();
+    let remove = |stage: &str| format!("/v1/pipelines/{pipeline}/stages/{stage}");
+    let headers = [("x-crm-min-position", position.as_str())];
+    system
+        .send(
+            Method::DELETE,
+            Some(&system.admin),
+            &remove("proposal"),
+            &headers,
+            None,
+        )
+        .await
+        .expect(409);
+    system
+        .send(
+            Method::DELETE,
+            Some(&system.admin),
+            &remove("negotiation"),
+            &headers,
+            None,
+        )
+        .await
+        .expect(200);
+    system
+        .send(
+            Method::DELETE,
+            Some(&system.admin),
+            &remove("Not A Key"),
+            &headers,
+            None,
+        )
+        .await
+        .expect(422);
+    system.stop().await;
+}

@@ -4,7 +4,9 @@
 //! already recorded gets the first result without deciding again: a second decision would see
 //! its own first effect and refuse.
 
+use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,21 +35,61 @@ pub struct Loaded<A: Aggregate> {
     pub position: u64,
 }
 
-/// Folds one stream's stored events into its state.
+/// Recently loaded aggregates, so that a command on a long stream reads only the events
+/// appended since (never the whole stream again). Bounded by count; an entry is only ever a
+/// starting point: every load still reads the store from the cached version on.
+pub type AggregateCache = moka::future::Cache<StreamRef, Arc<dyn Any + Send + Sync>>;
+
+const CACHED_AGGREGATES: u64 = 100_000;
+
+pub fn aggregate_cache() -> AggregateCache {
+    moka::future::Cache::builder()
+        .max_capacity(CACHED_AGGREGATES)
+        .build()
+}
+
+struct Cached<S> {
+    state: S,
+    version: u64,
+    position: u64,
+}
+
+/// Folds one stream's stored events into its state, starting from the cached state if any.
 pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
-    let stored = api.reader.load_stream(&stream, 0).await?;
-    let mut loaded = Loaded {
-        state: A::State::default(),
-        version: 0,
-        position: 0,
+    let cached = api
+        .aggregates
+        .get(&stream)
+        .await
+        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok());
+    let mut loaded: Loaded<A> = match &cached {
+        Some(cached) => Loaded {
+            state: cached.state.clone(),
+            version: cached.version,
+            position: cached.position,
+        },
+        None => Loaded {
+            state: A::State::default(),
+            version: 0,
+            position: 0,
+        },
     };
+    let stored = api.reader.load_stream(&stream, loaded.version).await?;
+    let changed = !stored.is_empty();
     for event in stored {
         let decoded =
             A::Event::from_stored(&event.event_type, event.schema_version, event.payload)?;
         loaded.state = A::evolve(loaded.state, &decoded);
         loaded.version = event.stream_version.unwrap_or(loaded.version);
         loaded.position = event.position;
+    }
+    if changed {
+        let entry = Cached::<A::State> {
+            state: loaded.state.clone(),
+            version: loaded.version,
+            position: loaded.position,
+        };
+        api.aggregates.insert(stream, Arc::new(entry)).await;
     }
     Ok(loaded)
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -19,6 +20,7 @@ use serde::Serialize;
 pub struct OperationsState {
     pub reader: eventstore::Reader,
     pub stream: eventlog::StreamProbe,
+    pub projections: projector::ProjectionReader,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,6 +42,19 @@ struct Readiness {
     stream: Probe,
     /// Committed events not yet on the stream.
     relay_lag: Option<u64>,
+    /// Each read model: how far it has applied, how far it trails the store, and the event it
+    /// stopped at if it refused one.
+    projections: Vec<ProjectionReadiness>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProjectionReadiness {
+    name: String,
+    generation: u32,
+    position: u64,
+    lag: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<(u64, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,7 +76,8 @@ impl Probe {
 async fn readiness(state: &OperationsState) -> Readiness {
     let store = tokio::time::timeout(PROBE_TIMEOUT, state.reader.head());
     let stream = tokio::time::timeout(PROBE_TIMEOUT, state.stream.last_sequence());
-    let (store, stream) = tokio::join!(store, stream);
+    let projections = tokio::time::timeout(PROBE_TIMEOUT, state.projections.live());
+    let (store, stream, projections) = tokio::join!(store, stream, projections);
     let store = match store {
         Ok(Ok(head)) => Probe::Position(head.position),
         Ok(Err(error)) => Probe::Error(error.to_string()),
@@ -76,11 +92,28 @@ async fn readiness(state: &OperationsState) -> Readiness {
         .position()
         .zip(stream.position())
         .map(|(store, stream)| store.saturating_sub(stream));
+    let projections: Vec<ProjectionReadiness> = match projections {
+        Ok(Ok(live)) => live
+            .into_iter()
+            .map(|projection| ProjectionReadiness {
+                lag: store
+                    .position()
+                    .map(|head| head.saturating_sub(projection.reach())),
+                position: projection.reach(),
+                name: projection.name,
+                generation: projection.generation,
+                failure: projection.failure,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let projectors_healthy = projections.iter().all(|p| p.failure.is_none());
     Readiness {
-        ready: relay_lag.is_some(),
+        ready: relay_lag.is_some() && projectors_healthy,
         store,
         stream,
         relay_lag,
+        projections,
     }
 }
 
@@ -121,6 +154,37 @@ async fn metrics(State(state): State<OperationsState>) -> Response {
         "relay_lag_events",
         "Committed events not yet carried to JetStream",
         readiness.relay_lag,
+    );
+    let positions = Family::<Vec<(String, String)>, Gauge>::default();
+    let lags = Family::<Vec<(String, String)>, Gauge>::default();
+    let failed = Family::<Vec<(String, String)>, Gauge>::default();
+    for projection in &readiness.projections {
+        let labels = vec![("projection".to_owned(), projection.name.clone())];
+        positions
+            .get_or_create(&labels)
+            .set(i64::try_from(projection.position).unwrap_or(i64::MAX));
+        if let Some(lag) = projection.lag {
+            lags.get_or_create(&labels)
+                .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        }
+        failed
+            .get_or_create(&labels)
+            .set(i64::from(projection.failure.is_some()));
+    }
+    registry.register(
+        "projection_position",
+        "The last position each read model has reached",
+        positions,
+    );
+    registry.register(
+        "projection_lag_events",
+        "Committed events each read model has not reached",
+        lags,
+    );
+    registry.register(
+        "projection_failed",
+        "1 when a projector stopped at an event it could not apply",
+        failed,
     );
     let up = |ok: bool| Some(u64::from(ok));
     gauge(

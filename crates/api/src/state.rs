@@ -6,12 +6,18 @@ use std::time::Duration;
 
 use crate::ApiSettings;
 use crate::auth::{CallerCache, caller_cache};
+use crate::command::{AggregateCache, aggregate_cache};
 
 #[derive(Clone)]
 pub struct ApiState {
     pub appender: eventstore::Appender,
     pub reader: eventstore::Reader,
+    /// The read models, queried through the owner pool (their schemas belong to the
+    /// projectors, not to `crm_app`).
+    pub records: records::RecordQueries,
+    pub projections: projector::ProjectionReader,
     pub callers: CallerCache,
+    pub aggregates: AggregateCache,
     /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
     pub min_position_wait: Duration,
 }
@@ -21,11 +27,16 @@ impl ApiState {
         settings: &ApiSettings,
         appender: eventstore::Appender,
         reader: eventstore::Reader,
+        read_models: deadpool_postgres::Pool,
+        projections: projector::ProjectionReader,
     ) -> ApiState {
         ApiState {
             appender,
             reader,
+            records: records::RecordQueries::new(read_models),
+            projections,
             callers: caller_cache(),
+            aggregates: aggregate_cache(),
             min_position_wait: Duration::from_millis(settings.min_position_wait_ms),
         }
     }

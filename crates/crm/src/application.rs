@@ -2,6 +2,7 @@
 //! nothing but the database and NATS, so any of them can run in a process of its own.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -9,31 +10,51 @@ use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 
-/// Shown once, on the first start of an empty store: the token only exists in this output.
-fn announce_admin(token: &str, listen: std::net::SocketAddr) {
-    println!("created the first admin; its token (shown once, keep it):");
-    println!("  {token}");
-    println!("try:");
-    println!("  curl -H 'Authorization: Bearer {token}' http://{listen}/v1/pipelines");
+/// A read model, each built by a projector of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProjectionName {
+    /// The current state of every record, for reads by id and the filtered lists.
+    Records,
+}
+
+impl ProjectionName {
+    pub const ALL: [ProjectionName; 1] = [ProjectionName::Records];
 }
 
 /// A part of the system that can run alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The HTTP API.
     Api,
     /// Carries committed events from the store to JetStream (one leader at a time).
     Relay,
+    /// Builds one read model from JetStream (one leader per read model at a time).
+    Projector(ProjectionName),
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Api, Role::Relay];
+    pub const ALL: [Role; 3] = [
+        Role::Api,
+        Role::Relay,
+        Role::Projector(ProjectionName::Records),
+    ];
 }
+
+type RoleTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+type StartRole = Box<dyn FnOnce(CancellationToken) -> RoleTask + Send>;
 
 /// The roles, built and ready to run.
 pub struct Application {
     api: Option<(TcpListener, axum::Router)>,
-    relay: Option<eventlog::Relay>,
+    roles: Vec<StartRole>,
+}
+
+/// Shown once, on the first start of an empty store: the token only exists in this output.
+fn announce_admin(token: &str, listen: std::net::SocketAddr) {
+    println!("created the first admin; its token (shown once, keep it):");
+    println!("  {token}");
+    println!("try:");
+    println!("  curl -H 'Authorization: Bearer {token}' http://{listen}/v1/companies");
 }
 
 impl Application {
@@ -43,16 +64,26 @@ impl Application {
         settings.nats.validate()?;
         settings.relay.validate()?;
         let pool = eventstore::connect(&settings.database).await?;
+        let read_models = projector::connect(&settings.database).await?;
         let nats = eventlog::connect(&settings.nats).await?;
+        let mut started: Vec<StartRole> = Vec::new();
 
         let api = if roles.contains(&Role::Api) {
             let reader = eventstore::Reader::new(pool.clone());
+            let projections = projector::ProjectionReader::new(read_models.clone());
             let operations = api::OperationsState {
                 reader: reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
+                projections: projections.clone(),
             };
             let appender = eventstore::Appender::start(pool.clone(), settings.database.batch_max);
-            let state = api::ApiState::new(&settings.api, appender, reader);
+            let state = api::ApiState::new(
+                &settings.api,
+                appender,
+                reader,
+                read_models.clone(),
+                projections,
+            );
             if let Some(token) = api::bootstrap_admin(&state, settings.admin.token.clone())
                 .await
                 .context("creating the first admin")?
@@ -71,21 +102,47 @@ impl Application {
         } else {
             None
         };
-        let relay = if roles.contains(&Role::Relay) {
+        if roles.contains(&Role::Relay) {
             let signer = eventstore::checkpoint::Signer::load_or_create(&settings.data.dir)?;
             signer.register(&pool).await?;
-            Some(eventlog::Relay::new(
+            let relay = eventlog::Relay::new(
                 settings.database.clone(),
                 pool.clone(),
                 nats.clone(),
                 settings.nats.clone(),
                 settings.relay.clone(),
                 signer,
-            ))
-        } else {
-            None
-        };
-        Ok(Application { api, relay })
+            );
+            started.push(Box::new(move |token| {
+                Box::pin(async move { relay.run(token).await.context("the relay stopped") })
+            }));
+        }
+        for role in roles {
+            if let Role::Projector(name) = role {
+                let jetstream = async_nats::jetstream::new(nats.clone());
+                let projector = match name {
+                    ProjectionName::Records => projector::Projector::new(
+                        read_models.clone(),
+                        jetstream,
+                        &settings.nats,
+                        records::Records,
+                    ),
+                };
+                let name = *name;
+                started.push(Box::new(move |token| {
+                    Box::pin(async move {
+                        projector
+                            .run(token)
+                            .await
+                            .with_context(|| format!("the {name:?} projector stopped"))
+                    })
+                }));
+            }
+        }
+        Ok(Application {
+            api,
+            roles: started,
+        })
     }
 
     /// The port the API listens on, when it runs (useful when the settings asked for port 0).
@@ -99,36 +156,59 @@ impl Application {
     /// Runs every built role until `stop` completes or one role fails.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         let token = CancellationToken::new();
-        let mut roles = tokio::task::JoinSet::new();
+        let mut running = tokio::task::JoinSet::new();
         if let Some((listener, router)) = self.api {
             let token = token.clone();
             tracing::info!(address = ?listener.local_addr().ok(), "api listening");
-            roles.spawn(async move {
+            running.spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(token.cancelled_owned())
                     .await
                     .context("the api stopped")
             });
         }
-        if let Some(relay) = self.relay {
-            let token = token.clone();
-            roles.spawn(async move { relay.run(token).await.context("the relay stopped") });
+        for start in self.roles {
+            running.spawn(start(token.clone()));
         }
 
         let outcome = tokio::select! {
             () = stop => Ok(()),
-            Some(finished) = roles.join_next() => match finished {
+            Some(finished) = running.join_next() => match finished {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(error),
                 Err(panic) => Err(anyhow::anyhow!("a role panicked: {panic}")),
             },
         };
         token.cancel();
-        while let Some(finished) = roles.join_next().await {
+        while let Some(finished) = running.join_next().await {
             if let Ok(Err(error)) = finished {
                 tracing::warn!(error = %format!("{error:#}"), "role ended with an error during shutdown");
             }
         }
         outcome
+    }
+
+    /// Rebuilds one read model from the first event beside the live one, then swaps it in.
+    pub async fn rebuild(
+        settings: &Settings,
+        name: ProjectionName,
+    ) -> anyhow::Result<projector::RebuildReport> {
+        let read_models = projector::connect(&settings.database).await?;
+        let nats = eventlog::connect(&settings.nats).await?;
+        let jetstream = async_nats::jetstream::new(nats);
+        let token = CancellationToken::new();
+        let report = match name {
+            ProjectionName::Records => {
+                projector::rebuild(
+                    read_models,
+                    jetstream,
+                    &settings.nats,
+                    records::Records,
+                    token,
+                )
+                .await?
+            }
+        };
+        Ok(report)
     }
 }

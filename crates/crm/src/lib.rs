@@ -5,11 +5,12 @@
 mod application;
 pub mod settings;
 
-pub use application::{Application, Role};
+pub use application::{Application, ProjectionName, Role};
 pub use settings::Settings;
 
 /// Every migration the system needs: the event store's, then the read models' registry.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     eventstore::migrate(&settings.database).await?;
+    projector::migrate(&settings.database).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crm::{Application, Role, Settings};
+use crm::{Application, ProjectionName, Role, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -24,12 +24,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Every role in one process: migrations, then the API and the relay.
+    /// Every role in one process: migrations, then the API, the relay and the projectors.
     Up,
     /// One role alone, for deployments that run the roles apart.
     Serve {
+        #[command(subcommand)]
+        role: ServeRole,
+    },
+    /// Rebuilds a read model from the first event beside the live one, then swaps it in; the
+    /// live one keeps serving meanwhile.
+    Rebuild {
         #[arg(value_enum)]
-        role: Role,
+        projection: ProjectionName,
     },
     /// Applies the database migrations, then exits.
     Migrate,
@@ -39,6 +45,19 @@ enum Command {
         /// Start from the latest checkpoint whose signature verifies, instead of position 1.
         #[arg(long)]
         from_checkpoint: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServeRole {
+    /// The HTTP API.
+    Api,
+    /// Carries committed events from the store to JetStream (one leader at a time).
+    Relay,
+    /// Builds one read model from JetStream.
+    Projector {
+        #[arg(value_enum)]
+        projection: ProjectionName,
     },
 }
 
@@ -69,7 +88,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crm::migrate(&settings).await?;
             serve(&settings, &Role::ALL).await
         }
-        Command::Serve { role } => serve(&settings, &[role]).await,
+        Command::Serve { role } => {
+            let role = match role {
+                ServeRole::Api => Role::Api,
+                ServeRole::Relay => Role::Relay,
+                ServeRole::Projector { projection } => Role::Projector(projection),
+            };
+            serve(&settings, &[role]).await
+        }
+        Command::Rebuild { projection } => {
+            let report = Application::rebuild(&settings, projection).await?;
+            println!("{report:?}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             crm::migrate(&settings).await?;
             println!(

@@ -44,7 +44,7 @@ pub trait Aggregate {
     /// The stream's type, the `<aggregate>` of `crm.<aggregate>.<event>.v<N>` and of subjects.
     const STREAM_TYPE: &'static str;
     /// Everything a decision or a reader needs; `Default` is "does not exist yet".
-    type State: Default + Clone + PartialEq + std::fmt::Debug;
+    type State: Default + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static;
     type Command;
     type Event: DomainEvent;
 

@@ -29,6 +29,6 @@ pub use db::{MIGRATION_TABLE, connect, migrate};
 pub use error::{ProjectionError, ProjectorError, WaitError};
 pub use projection::{Feed, Projection};
 pub use projector::Projector;
-pub use reader::ProjectionReader;
+pub use reader::{LiveProjection, ProjectionReader};
 pub use rebuild::{RebuildReport, rebuild};
 pub use status::ProjectorStatus;

@@ -16,6 +16,24 @@ use crate::registry::to_position;
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(10);
 
+/// A projection's live generation as the registry records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveProjection {
+    pub name: String,
+    pub generation: u32,
+    pub position: u64,
+    pub watermark: u64,
+    /// The event the projection refused, and why: it stopped there.
+    pub failure: Option<(u64, String)>,
+}
+
+impl LiveProjection {
+    /// How far readers may consider the read model.
+    pub fn reach(&self) -> u64 {
+        self.position.max(self.watermark)
+    }
+}
+
 /// Reads the registry through an owner pool ([`connect`](crate::connect)).
 #[derive(Clone)]
 pub struct ProjectionReader {
@@ -64,6 +82,32 @@ impl ProjectionReader {
             tokio::time::sleep(delay.min(deadline - now)).await;
             delay = (delay * 2).min(POLL_MAX);
         }
+    }
+
+    /// Every projection's live generation, for readiness and metrics: true whichever process
+    /// runs the projectors.
+    pub async fn live(&self) -> Result<Vec<LiveProjection>, ProjectorError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT projection, generation, position, watermark, failed_position, failure \
+                 FROM projection_generations WHERE state = 'live' ORDER BY projection",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let failed: Option<i64> = row.try_get(4)?;
+                let failure: Option<String> = row.try_get(5)?;
+                Ok(LiveProjection {
+                    name: row.try_get(0)?,
+                    generation: u32::try_from(row.try_get::<_, i32>(1)?).unwrap_or(0),
+                    position: to_position(row.try_get(2)?),
+                    watermark: to_position(row.try_get(3)?),
+                    failure: failed.map(to_position).zip(failure),
+                })
+            })
+            .collect()
     }
 
     async fn reach(&self, name: &str) -> Result<Option<(String, u64)>, ProjectorError> {

@@ -8,12 +8,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{WRITE_RECORDS, ensure_user, owner_and_team};
+use super::{allowed_for, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
+use records::Collection;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +55,7 @@ pub async fn create(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CreateCompany>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Companies))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/companies", &raw);
     let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
@@ -82,7 +83,7 @@ pub async fn change(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeCompany>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Companies))?;
     let route = format!("PATCH /v1/companies/{id}");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     if let Patch::Set(owner) = body.owner_id {

@@ -9,12 +9,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{WRITE_RECORDS, ensure_exists, ensure_user, owner_and_team};
+use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
+use records::Collection;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +70,7 @@ pub async fn create(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CreateContact>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Contacts))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/contacts", &raw);
     if let Some(company_id) = body.company_id {
         ensure_exists::<Company>(&api, company_id, "company_id").await?;
@@ -102,7 +103,7 @@ pub async fn change(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeContact>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Contacts))?;
     let route = format!("PATCH /v1/contacts/{id}");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     if let Patch::Set(company_id) = body.company_id {

@@ -12,12 +12,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{WRITE_DEALS, ensure_exists, ensure_user, owner_and_team};
+use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute, execute_all, load};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
+use records::Collection;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +78,7 @@ pub async fn open(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<OpenDeal>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/deals", &raw);
     let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
     if let Some(company_id) = body.company_id {
@@ -114,7 +115,7 @@ pub async fn change(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeDeal>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let route = format!("PATCH /v1/deals/{id}");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     if let Some(owner) = body.owner_id {
@@ -155,7 +156,7 @@ pub async fn move_stage(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<MoveStage>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let route = format!("POST /v1/deals/{id}/stage");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     let deal = load::<Deal>(&api, id).await?;
@@ -182,7 +183,7 @@ pub async fn won(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let reason = body.reason;
     let route = format!("POST /v1/deals/{id}/won");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
@@ -202,7 +203,7 @@ pub async fn lost(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let reason = body.reason;
     let route = format!("POST /v1/deals/{id}/lost");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
@@ -221,7 +222,7 @@ pub async fn reopen(
     if_match: IfMatch,
     key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_DEALS)?;
+    caller.require(allowed_for(Collection::Deals))?;
     let route = format!("POST /v1/deals/{id}/reopen");
     let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
     execute::<Deal>(&api, &request, id, false, |_| Ok(Command::Reopen)).await

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{WRITE_LEADS, ensure_exists, owner_and_team};
+use super::{allowed_for, ensure_exists, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{
     Attempt, CommandRequest, Committed, conflict_or, execute, load, new_events, retrying,
@@ -28,6 +28,7 @@ use crate::command::{
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
+use records::Collection;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -96,7 +97,7 @@ pub async fn capture(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CaptureLead>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_LEADS)?;
+    caller.require(allowed_for(Collection::Leads))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/leads", &raw);
     let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
@@ -124,7 +125,7 @@ pub async fn qualify(
     if_match: IfMatch,
     key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_LEADS)?;
+    caller.require(allowed_for(Collection::Leads))?;
     let route = format!("POST /v1/leads/{id}/qualify");
     let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
     execute::<Lead>(&api, &request, id, false, |_| Ok(Command::Qualify)).await
@@ -138,7 +139,7 @@ pub async fn disqualify(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Disqualify>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_LEADS)?;
+    caller.require(allowed_for(Collection::Leads))?;
     let route = format!("POST /v1/leads/{id}/disqualify");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     execute::<Lead>(&api, &request, id, false, |_| {
@@ -157,7 +158,7 @@ pub async fn convert_lead(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ConvertLead>,
 ) -> Result<Response, ApiError> {
-    caller.require(WRITE_LEADS)?;
+    caller.require(allowed_for(Collection::Leads))?;
     let route = format!("POST /v1/leads/{id}/convert");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     let linked_company = body.company_id;

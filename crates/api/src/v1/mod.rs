@@ -2,20 +2,22 @@
 //! request into a domain command (bodies parse straight into the domain's value types, so a bad
 //! value is refused naming its field) and hand it to [`crate::command`].
 
-mod companies;
-mod contacts;
-mod deals;
-mod leads;
-mod pipelines;
-mod touchpoints;
+pub(crate) mod companies;
+pub(crate) mod contacts;
+pub(crate) mod deals;
+pub(crate) mod leads;
+pub(crate) mod pipelines;
+mod reads;
+pub(crate) mod touchpoints;
 pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{patch, post};
+use axum::routing::{delete, get, patch, post};
 use domain::Aggregate;
 use domain::user::User;
 use domain::values::{Role, Team};
+use records::Collection;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -24,70 +26,91 @@ use crate::problem::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::ApiState;
 
-/// Roles that create and change customer records (record-level rules narrow this further).
-pub(crate) const WRITE_RECORDS: &[Role] = &[
-    Role::Admin,
-    Role::Manager,
-    Role::Sales,
-    Role::Support,
-    Role::Marketing,
-    Role::Service,
-];
-
-/// Roles that capture and convert leads.
-pub(crate) const WRITE_LEADS: &[Role] = &[
-    Role::Admin,
-    Role::Manager,
-    Role::Sales,
-    Role::Marketing,
-    Role::Service,
-];
-
-/// Roles that work deals (support does not see deals).
-pub(crate) const WRITE_DEALS: &[Role] = &[Role::Admin, Role::Manager, Role::Sales, Role::Service];
-
-/// Roles that open and move service cases.
-pub(crate) const WRITE_CASES: &[Role] = &[
-    Role::Admin,
-    Role::Manager,
-    Role::Sales,
-    Role::Support,
-    Role::Service,
-];
+/// Who may work with each collection at all (reads and writes alike; record-level rules narrow
+/// it further). `analyst` reads reports and history, `auditor` the audit trail: neither reads
+/// records directly.
+pub(crate) fn allowed_for(collection: Collection) -> &'static [Role] {
+    use Role::{Admin, Manager, Marketing, Sales, Service, Support};
+    match collection {
+        Collection::Companies => &[Admin, Manager, Sales, Support, Service],
+        Collection::Contacts => &[Admin, Manager, Sales, Support, Marketing, Service],
+        Collection::Leads => &[Admin, Manager, Sales, Marketing, Service],
+        Collection::Pipelines | Collection::Deals => &[Admin, Manager, Sales, Service],
+        Collection::Activities | Collection::Tasks | Collection::Cases => {
+            &[Admin, Manager, Sales, Support, Service]
+        }
+    }
+}
 
 /// Roles that define the business's sales processes.
 pub(crate) const DEFINE_PIPELINES: &[Role] = &[Role::Admin, Role::Manager];
 
 pub fn routes(api: ApiState) -> Router {
     Router::new()
-        .route("/v1/companies", post(companies::create))
-        .route("/v1/companies/{id}", patch(companies::change))
-        .route("/v1/contacts", post(contacts::create))
-        .route("/v1/contacts/{id}", patch(contacts::change))
-        .route("/v1/leads", post(leads::capture))
+        .route(
+            "/v1/companies",
+            post(companies::create).get(reads::list_records),
+        )
+        .route(
+            "/v1/companies/{id}",
+            patch(companies::change).get(reads::get_record),
+        )
+        .route(
+            "/v1/contacts",
+            post(contacts::create).get(reads::list_records),
+        )
+        .route(
+            "/v1/contacts/{id}",
+            patch(contacts::change).get(reads::get_record),
+        )
+        .route("/v1/leads", post(leads::capture).get(reads::list_records))
+        .route("/v1/leads/{id}", get(reads::get_record))
         .route("/v1/leads/{id}/qualify", post(leads::qualify))
         .route("/v1/leads/{id}/disqualify", post(leads::disqualify))
         .route("/v1/leads/{id}/convert", post(leads::convert_lead))
-        .route("/v1/pipelines", post(pipelines::create))
+        .route(
+            "/v1/pipelines",
+            post(pipelines::create).get(reads::list_records),
+        )
+        .route("/v1/pipelines/{id}", get(reads::get_record))
         .route("/v1/pipelines/{id}/stages", post(pipelines::add_stage))
         .route(
             "/v1/pipelines/{id}/stages/order",
             post(pipelines::reorder_stages),
         )
-        .route("/v1/deals", post(deals::open))
-        .route("/v1/deals/{id}", patch(deals::change))
+        .route(
+            "/v1/pipelines/{id}/stages/{key}",
+            delete(pipelines::remove_stage),
+        )
+        .route("/v1/deals", post(deals::open).get(reads::list_records))
+        .route(
+            "/v1/deals/{id}",
+            patch(deals::change).get(reads::get_record),
+        )
         .route("/v1/deals/{id}/stage", post(deals::move_stage))
         .route("/v1/deals/{id}/won", post(deals::won))
         .route("/v1/deals/{id}/lost", post(deals::lost))
         .route("/v1/deals/{id}/reopen", post(deals::reopen))
-        .route("/v1/activities", post(touchpoints::record_activity))
+        .route(
+            "/v1/activities",
+            post(touchpoints::record_activity).get(reads::list_records),
+        )
+        .route("/v1/activities/{id}", get(reads::get_record))
         .route(
             "/v1/activities/{id}/complete",
             post(touchpoints::complete_activity),
         )
-        .route("/v1/tasks", post(touchpoints::create_task))
+        .route(
+            "/v1/tasks",
+            post(touchpoints::create_task).get(reads::list_records),
+        )
+        .route("/v1/tasks/{id}", get(reads::get_record))
         .route("/v1/tasks/{id}/complete", post(touchpoints::complete_task))
-        .route("/v1/cases", post(touchpoints::open_case))
+        .route(
+            "/v1/cases",
+            post(touchpoints::open_case).get(reads::list_records),
+        )
+        .route("/v1/cases/{id}", get(reads::get_record))
         .route(
             "/v1/cases/{id}/status",
             post(touchpoints::change_case_status),

@@ -11,7 +11,7 @@ use super::DEFINE_PIPELINES;
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, MinPosition};
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -96,6 +96,35 @@ pub async fn reorder_stages(
     execute::<Pipeline>(&api, &request, id, false, |_| {
         Ok(Command::ReorderStages {
             keys: body.keys.clone(),
+        })
+    })
+    .await
+}
+
+/// Removes a stage no open deal is in. Whether one is comes from the records read model (at
+/// least as fresh as the caller's own writes when `X-Crm-Min-Position` is given).
+pub async fn remove_stage(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path((id, key)): Path<(Uuid, String)>,
+    if_match: IfMatch,
+    idempotency: IdempotencyKey,
+    min_position: MinPosition,
+) -> Result<Committed, ApiError> {
+    caller.require(DEFINE_PIPELINES)?;
+    let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
+    let route = format!("DELETE /v1/pipelines/{id}/stages/{}", key.as_str());
+    let request = CommandRequest::new(&caller, if_match, idempotency, &route, &[]);
+    let schema = super::reads::live_schema(&api, min_position).await?;
+    let in_use = api
+        .records
+        .open_deals_in_stage(&schema, id, key.as_str())
+        .await?
+        > 0;
+    execute::<Pipeline>(&api, &request, id, false, |_| {
+        Ok(Command::RemoveStage {
+            key: key.clone(),
+            stage_in_use: in_use,
         })
     })
     .await

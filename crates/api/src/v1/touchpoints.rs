@@ -14,16 +14,17 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{WRITE_CASES, WRITE_RECORDS, ensure_exists, ensure_user};
+use super::{allowed_for, ensure_exists, ensure_user};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
+use records::Collection;
 
 /// The records a touchpoint or a task is about; each named one must exist.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
-pub struct Links {
+#[derive(Debug, Clone, Copy, Default)]
+struct Links {
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub deal_id: Option<Uuid>,
@@ -72,7 +73,7 @@ pub async fn record_activity(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<RecordActivity>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Activities))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/activities", &raw);
     check_links(
         &api,
@@ -111,7 +112,7 @@ pub async fn complete_activity(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CompleteActivity>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Activities))?;
     let route = format!("POST /v1/activities/{id}/complete");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     execute::<Activity>(&api, &request, id, false, |_| {
@@ -142,7 +143,7 @@ pub async fn create_task(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CreateTask>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Tasks))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/tasks", &raw);
     ensure_user(&api, body.assignee_id, "assignee_id").await?;
     check_links(
@@ -178,7 +179,7 @@ pub async fn complete_task(
     if_match: IfMatch,
     key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_RECORDS)?;
+    caller.require(allowed_for(Collection::Tasks))?;
     let route = format!("POST /v1/tasks/{id}/complete");
     let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
     execute::<Task>(&api, &request, id, false, |_| Ok(task::Command::Complete)).await
@@ -206,7 +207,7 @@ pub async fn open_case(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<OpenCase>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_CASES)?;
+    caller.require(allowed_for(Collection::Cases))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/cases", &raw);
     ensure_exists::<Contact>(&api, body.contact_id, "contact_id").await?;
     if let Some(assignee) = body.assignee_id {
@@ -235,7 +236,7 @@ pub async fn change_case_status(
     key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeCaseStatus>,
 ) -> Result<Committed, ApiError> {
-    caller.require(WRITE_CASES)?;
+    caller.require(allowed_for(Collection::Cases))?;
     let route = format!("POST /v1/cases/{id}/status");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     execute::<Case>(&api, &request, id, false, |_| {

@@ -21,7 +21,7 @@ use crate::{Aggregate, Context, DomainError};
 pub const MAX_DURATION_MINUTES: u16 = 1440;
 
 /// An activity as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Activity {
     pub id: Uuid,
     pub kind: ActivityKind,

@@ -17,7 +17,7 @@ use crate::values::{Name, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A case as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Case {
     pub id: Uuid,
     pub subject: Name,

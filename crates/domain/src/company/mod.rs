@@ -10,14 +10,14 @@ mod tests;
 pub use events::*;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::{Domain, Name, Tags, Team, ValueClass};
 use crate::{Aggregate, Context, DomainError, Patch};
 
 /// A company as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Company {
     pub id: Uuid,
     pub name: Name,

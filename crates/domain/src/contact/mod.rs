@@ -9,7 +9,7 @@ mod tests;
 pub use events::*;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::{Email, Name, Phone, Tags, Team};
@@ -19,7 +19,7 @@ use crate::{Aggregate, Context, DomainError, Patch};
 pub const MAX_CONTACT_POINTS: usize = 10;
 
 /// A contact as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Contact {
     pub id: Uuid,
     pub first_name: Name,

@@ -21,7 +21,7 @@ use crate::values::{Money, Name, Probability, Role, StageKey, Team, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A deal as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Deal {
     pub id: Uuid,
     pub title: Name,

@@ -17,7 +17,7 @@ use crate::values::{Email, Name, Phone, Team, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A lead as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Lead {
     pub id: Uuid,
     pub name: Name,

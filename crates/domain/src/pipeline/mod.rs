@@ -20,7 +20,7 @@ use crate::{Aggregate, Context, DomainError};
 pub const MAX_STAGES: usize = 30;
 
 /// A pipeline as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Pipeline {
     pub id: Uuid,
     pub name: Name,

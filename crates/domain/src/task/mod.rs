@@ -9,14 +9,14 @@ pub use events::*;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::{Name, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A task as its events leave it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Task {
     pub id: Uuid,
     pub title: Name,

@@ -1,0 +1,148 @@
+//! Reads of the records read model: one record by id, and the filtered lists. A query that
+//! names a position (`X-Crm-Min-Position`) waits until the read model has reached it, so a
+//! client reads its own writes; a wait that runs out is 504.
+
+use axum::Json;
+use axum::extract::{MatchedPath, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use projector::WaitError;
+use records::{Collection, ListFilter, PageRequest, RecordsError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::allowed_for;
+use crate::auth::Caller;
+use crate::problem::ApiError;
+use crate::request::MinPosition;
+use crate::state::ApiState;
+
+const READ_MODEL: &str = "records";
+
+/// Waits for the read model to reach the position the client asked for, then names the schema
+/// to query.
+pub(crate) async fn live_schema(
+    api: &ApiState,
+    min_position: MinPosition,
+) -> Result<String, ApiError> {
+    if let Some(wanted) = min_position.0 {
+        api.projections
+            .wait_for(READ_MODEL, wanted, api.min_position_wait)
+            .await
+            .map_err(|error| match error {
+                WaitError::TimedOut { reached } => ApiError::NotYet { wanted, reached },
+                other => ApiError::Unavailable(other.to_string()),
+            })?;
+    }
+    // On a fresh system the projector creates the read model's first generation moments after
+    // start; a read in those moments waits for it (bounded) rather than failing.
+    let deadline = tokio::time::Instant::now() + api.min_position_wait;
+    loop {
+        match api.projections.live_schema(READ_MODEL).await {
+            Ok((schema, _)) => return Ok(schema),
+            Err(projector::ProjectorError::NoLiveGeneration(_))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => return Err(ApiError::Unavailable(error.to_string())),
+        }
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(error: RecordsError) -> Self {
+        match error {
+            RecordsError::BadCursor => ApiError::invalid("cursor", error.to_string()),
+            RecordsError::BadLimit(_) => ApiError::invalid("limit", error.to_string()),
+            RecordsError::SearchTooLong => ApiError::invalid("q", error.to_string()),
+            RecordsError::Database { .. } => ApiError::Unavailable(error.to_string()),
+        }
+    }
+}
+
+/// The collection a route serves: `/v1/<collection>/...`.
+fn collection_of(route: &MatchedPath) -> Result<Collection, ApiError> {
+    route
+        .as_str()
+        .split('/')
+        .nth(2)
+        .and_then(Collection::parse)
+        .ok_or(ApiError::NotFound("collection"))
+}
+
+/// One record, with its version (also as `ETag`, for `If-Match`).
+pub async fn get_record(
+    State(api): State<ApiState>,
+    caller: Caller,
+    min_position: MinPosition,
+    route: MatchedPath,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let collection = collection_of(&route)?;
+    caller.require(allowed_for(collection))?;
+    let schema = live_schema(&api, min_position).await?;
+    let record = api
+        .records
+        .get(&schema, collection, id)
+        .await?
+        .ok_or(ApiError::NotFound("record"))?;
+    let mut response = Json(record.body).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The filters and page of a list, as the query string names them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub tag: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub min_position: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListPage {
+    pub items: Vec<serde_json::Value>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list_records(
+    State(api): State<ApiState>,
+    caller: Caller,
+    min_position: MinPosition,
+    route: MatchedPath,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let collection = collection_of(&route)?;
+    caller.require(allowed_for(collection))?;
+    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let min_position = MinPosition(min_position.0.or(query.min_position));
+    let schema = live_schema(&api, min_position).await?;
+    let filter = ListFilter {
+        tag: query.tag,
+        owner_id: query.owner_id,
+        company_id: query.company_id,
+        q: query.q,
+        visible_to: None,
+    };
+    let page = PageRequest {
+        limit: query.limit.unwrap_or(records::DEFAULT_LIMIT),
+        cursor: query.cursor,
+    };
+    let page = api.records.list(&schema, collection, &filter, page).await?;
+    Ok((
+        StatusCode::OK,
+        Json(ListPage {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }),
+    )
+        .into_response())
+}

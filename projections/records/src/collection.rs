@@ -1,0 +1,112 @@
+//! The kinds of record this read model holds, named as the API's paths name them
+//! (`/v1/companies`), each with its table and the event stream it is folded from.
+
+use domain::Aggregate;
+use domain::activity::Activity;
+use domain::case::Case;
+use domain::company::Company;
+use domain::contact::Contact;
+use domain::deal::Deal;
+use domain::lead::Lead;
+use domain::pipeline::Pipeline;
+use domain::task::Task;
+
+/// One kind of record; its name is the API's collection and the table's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Collection {
+    Companies,
+    Contacts,
+    Leads,
+    Pipelines,
+    Deals,
+    Activities,
+    Tasks,
+    Cases,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 8] = [
+        Collection::Companies,
+        Collection::Contacts,
+        Collection::Leads,
+        Collection::Pipelines,
+        Collection::Deals,
+        Collection::Activities,
+        Collection::Tasks,
+        Collection::Cases,
+    ];
+
+    /// The API's name, which is also the table's: `companies`, `contacts`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Companies => "companies",
+            Collection::Contacts => "contacts",
+            Collection::Leads => "leads",
+            Collection::Pipelines => "pipelines",
+            Collection::Deals => "deals",
+            Collection::Activities => "activities",
+            Collection::Tasks => "tasks",
+            Collection::Cases => "cases",
+        }
+    }
+
+    /// The collection an API path names, if it is one of ours.
+    pub fn parse(name: &str) -> Option<Collection> {
+        Collection::ALL
+            .into_iter()
+            .find(|collection| collection.as_str() == name)
+    }
+
+    /// The stream type its records are folded from (`company`, `contact`, ...).
+    pub fn stream_type(self) -> &'static str {
+        match self {
+            Collection::Companies => Company::STREAM_TYPE,
+            Collection::Contacts => Contact::STREAM_TYPE,
+            Collection::Leads => Lead::STREAM_TYPE,
+            Collection::Pipelines => Pipeline::STREAM_TYPE,
+            Collection::Deals => Deal::STREAM_TYPE,
+            Collection::Activities => Activity::STREAM_TYPE,
+            Collection::Tasks => Task::STREAM_TYPE,
+            Collection::Cases => Case::STREAM_TYPE,
+        }
+    }
+}
+
+impl std::fmt::Display for Collection {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// `schema.table`, each quoted, for SQL built around a generation's schema.
+pub(crate) fn qualified_table(schema: &str, collection: Collection) -> String {
+    format!("{}.{}", quote_identifier(schema), collection.as_str())
+}
+
+/// An identifier PostgreSQL reads as exactly this name, whatever it holds.
+pub(crate) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_collection_reads_back_from_its_name() {
+        for collection in Collection::ALL {
+            assert_eq!(Collection::parse(collection.as_str()), Some(collection));
+        }
+        assert_eq!(Collection::parse("users"), None);
+        assert_eq!(Collection::parse("Companies"), None);
+    }
+
+    #[test]
+    fn a_schema_name_cannot_break_out_of_its_quotes() {
+        assert_eq!(
+            qualified_table("records_g1", Collection::Deals),
+            "\"records_g1\".deals"
+        );
+        assert_eq!(quote_identifier("a\"; DROP"), "\"a\"\"; DROP\"");
+    }
+}

@@ -1,0 +1,276 @@
+//! The filters of a list (`?tag=&owner_id=&company_id=&q=`, and who may see what) turned into
+//! one SQL statement with its parameters. Every value travels as a parameter, never inside the
+//! SQL text; the search text is reduced to words before it becomes a `tsquery`, so no input can
+//! be read as query syntax.
+
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::RecordsError;
+use crate::page::Keyset;
+
+/// The longest search text a list accepts.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Which records of a collection a list returns; every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Records carrying this tag (compared lower-cased, as tags are kept).
+    pub tag: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub company_id: Option<Uuid>,
+    /// Full-text search on names, e-mail addresses and domains; each word matches as a prefix
+    /// (`ada` finds "Ada Lovelace"), and every word must match.
+    pub q: Option<String>,
+    /// Record-level visibility: when `Some`, only records owned by one of these owners OR
+    /// belonging to one of these teams. Empty lists see nothing.
+    pub visible_to: Option<Visibility>,
+}
+
+/// Whose records a caller may see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visibility {
+    pub owner_ids: Vec<Uuid>,
+    pub teams: Vec<String>,
+}
+
+/// A value bound to a `$n` of a built statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Parameter {
+    Text(String),
+    Id(Uuid),
+    Ids(Vec<Uuid>),
+    Texts(Vec<String>),
+    Count(i64),
+}
+
+impl Parameter {
+    pub(crate) fn as_sql(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Parameter::Text(text) => text,
+            Parameter::Id(id) => id,
+            Parameter::Ids(ids) => ids,
+            Parameter::Texts(texts) => texts,
+            Parameter::Count(count) => count,
+        }
+    }
+}
+
+/// A statement and the values of its `$1`, `$2`, ...
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    pub sql: String,
+    pub parameters: Vec<Parameter>,
+}
+
+impl Statement {
+    pub(crate) fn parameters(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.parameters.iter().map(Parameter::as_sql).collect()
+    }
+}
+
+/// `SELECT id, body` of the page of `table` that `filter` and `keyset` select, ordered by id,
+/// one row more than the page holds (its presence says there is a next page).
+pub(crate) fn list_statement(
+    table: &str,
+    filter: &ListFilter,
+    keyset: Keyset,
+) -> Result<Statement, RecordsError> {
+    let mut conditions = Vec::new();
+    let mut parameters = Vec::new();
+    let mut bind = |parameter: Parameter| {
+        parameters.push(parameter);
+        format!("${}", parameters.len())
+    };
+    if let Some(tag) = &filter.tag {
+        let tag = bind(Parameter::Text(tag.trim().to_lowercase()));
+        conditions.push(format!("tags @> ARRAY[{tag}::text]"));
+    }
+    if let Some(owner_id) = filter.owner_id {
+        conditions.push(format!("owner_id = {}", bind(Parameter::Id(owner_id))));
+    }
+    if let Some(company_id) = filter.company_id {
+        conditions.push(format!("company_id = {}", bind(Parameter::Id(company_id))));
+    }
+    if let Some(q) = &filter.q {
+        match search_query(q)? {
+            Search::Everything => {}
+            Search::Nothing => conditions.push("FALSE".to_owned()),
+            Search::Words(query) => {
+                let query = bind(Parameter::Text(query));
+                conditions.push(format!("search @@ to_tsquery('simple', {query})"));
+            }
+        }
+    }
+    if let Some(visible) = &filter.visible_to {
+        let owners = bind(Parameter::Ids(visible.owner_ids.clone()));
+        let teams = bind(Parameter::Texts(visible.teams.clone()));
+        conditions.push(format!(
+            "(owner_id = ANY({owners}::uuid[]) OR team = ANY({teams}::text[]))"
+        ));
+    }
+    if let Some(after) = keyset.after {
+        conditions.push(format!("id > {}", bind(Parameter::Id(after))));
+    }
+    let limit = bind(Parameter::Count(i64::from(keyset.limit) + 1));
+    let condition = if conditions.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        conditions.join(" AND ")
+    };
+    Ok(Statement {
+        sql: format!("SELECT id, body FROM {table} WHERE {condition} ORDER BY id LIMIT {limit}"),
+        parameters,
+    })
+}
+
+/// What a search text asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Search {
+    /// Blank: no search.
+    Everything,
+    /// Only punctuation: nothing can match.
+    Nothing,
+    /// A `tsquery` (configuration `simple`) in which every word must match as a prefix.
+    Words(String),
+}
+
+/// Words are runs of letters, digits and the characters of e-mail addresses and host names
+/// (`@ . _ + -`), so `ada@acme.example` stays one word as PostgreSQL's parser reads it; a word
+/// needs at least one letter or digit. Quoting a word that holds none of `'`, `\`, `:`, `&`,
+/// `|`, `!`, `(` or `)` makes it a plain lexeme, never an operator.
+fn search_query(q: &str) -> Result<Search, RecordsError> {
+    if q.chars().count() > MAX_SEARCH_CHARS {
+        return Err(RecordsError::SearchTooLong);
+    }
+    if q.trim().is_empty() {
+        return Ok(Search::Everything);
+    }
+    let is_word_char = |c: char| c.is_alphanumeric() || "@._+-".contains(c);
+    let words: Vec<String> = q
+        .split(|c: char| !is_word_char(c))
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .map(|word| format!("'{}':*", word.to_lowercase()))
+        .collect();
+    if words.is_empty() {
+        return Ok(Search::Nothing);
+    }
+    Ok(Search::Words(words.join(" & ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\"records_g1\".contacts";
+
+    fn first_page() -> Keyset {
+        Keyset {
+            limit: 50,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn no_filter_lists_everything_by_id() {
+        let statement = list_statement(TABLE, &ListFilter::default(), first_page()).unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, body FROM \"records_g1\".contacts WHERE TRUE ORDER BY id LIMIT $1"
+        );
+        assert_eq!(statement.parameters, [Parameter::Count(51)]);
+    }
+
+    #[test]
+    fn every_filter_becomes_a_condition_with_its_value_as_a_parameter() {
+        let owner = Uuid::now_v7();
+        let company = Uuid::now_v7();
+        let last = Uuid::now_v7();
+        let filter = ListFilter {
+            tag: Some(" VIP ".to_owned()),
+            owner_id: Some(owner),
+            company_id: Some(company),
+            q: Some("Ada ada@acme.example".to_owned()),
+            visible_to: Some(Visibility {
+                owner_ids: vec![owner],
+                teams: vec!["Berlin".to_owned()],
+            }),
+        };
+        let keyset = Keyset {
+            limit: 10,
+            after: Some(last),
+        };
+        let statement = list_statement(TABLE, &filter, keyset).unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, body FROM \"records_g1\".contacts WHERE tags @> ARRAY[$1::text] \
+             AND owner_id = $2 AND company_id = $3 AND search @@ to_tsquery('simple', $4) \
+             AND (owner_id = ANY($5::uuid[]) OR team = ANY($6::text[])) AND id > $7 \
+             ORDER BY id LIMIT $8"
+        );
+        assert_eq!(
+            statement.parameters,
+            [
+                Parameter::Text("vip".to_owned()),
+                Parameter::Id(owner),
+                Parameter::Id(company),
+                Parameter::Text("'ada':* & 'ada@acme.example':*".to_owned()),
+                Parameter::Ids(vec![owner]),
+                Parameter::Texts(vec!["Berlin".to_owned()]),
+                Parameter::Id(last),
+                Parameter::Count(11),
+            ]
+        );
+        assert_eq!(statement.parameters().len(), 8);
+    }
+
+    #[test]
+    fn search_words_are_prefixes_and_punctuation_never_becomes_syntax() {
+        assert_eq!(
+            search_query("Ada Love").unwrap(),
+            Search::Words("'ada':* & 'love':*".to_owned())
+        );
+        assert_eq!(
+            search_query("o'brien & (x | !y):*\\").unwrap(),
+            Search::Words("'o':* & 'brien':* & 'x':* & 'y':*".to_owned())
+        );
+        assert_eq!(
+            search_query("Zoë acme.example").unwrap(),
+            Search::Words("'zoë':* & 'acme.example':*".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_blank_search_is_no_filter_and_punctuation_alone_matches_nothing() {
+        assert_eq!(search_query("  ").unwrap(), Search::Everything);
+        assert_eq!(search_query("!!! -- @").unwrap(), Search::Nothing);
+        let filter = ListFilter {
+            q: Some("--".to_owned()),
+            ..ListFilter::default()
+        };
+        let statement = list_statement(TABLE, &filter, first_page()).unwrap();
+        assert!(statement.sql.contains("WHERE FALSE ORDER BY"));
+    }
+
+    #[test]
+    fn a_search_longer_than_the_limit_is_refused() {
+        assert!(search_query(&"a".repeat(MAX_SEARCH_CHARS)).is_ok());
+        assert!(matches!(
+            search_query(&"a".repeat(MAX_SEARCH_CHARS + 1)),
+            Err(RecordsError::SearchTooLong)
+        ));
+    }
+
+    #[test]
+    fn empty_visibility_lists_match_no_owner_and_no_team() {
+        let filter = ListFilter {
+            visible_to: Some(Visibility::default()),
+            ..ListFilter::default()
+        };
+        let statement = list_statement(TABLE, &filter, first_page()).unwrap();
+        assert_eq!(
+            statement.parameters[..2],
+            [Parameter::Ids(vec![]), Parameter::Texts(vec![])]
+        );
+    }
+}

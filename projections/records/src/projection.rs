@@ -1,0 +1,197 @@
+//! The projection the framework feeds: it reads every domain event, keeps those of the eight
+//! record streams, and folds them collection by collection ([`crate::fold`]). Events of users
+//! and username claims are not records and are passed over; any other event that does not read
+//! as the domain's (an unknown stream, type or version, a bad payload) stops the projection there.
+
+use domain::user::User;
+use domain::username::UsernameClaim;
+use domain::{Aggregate, AnyEvent, activity, case, company, contact, deal, lead, pipeline, task};
+use eventlog::Envelope;
+use projector::{Feed, Projection, ProjectionError};
+use uuid::Uuid;
+
+use crate::fold::{Change, project};
+use crate::index::Held;
+use crate::tables;
+
+/// The projection's name: its schemas are `records_g<N>`.
+pub const NAME: &str = "records";
+
+/// The records read model, as a projection for [`projector::Projector`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Records;
+
+impl Projection for Records {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn feed(&self) -> Feed {
+        Feed::Events
+    }
+
+    fn create_tables(&self, schema: &str) -> String {
+        tables::create_tables(schema)
+    }
+
+    async fn apply(
+        &self,
+        transaction: &deadpool_postgres::Transaction<'_>,
+        schema: &str,
+        events: &[Envelope],
+    ) -> Result<(), ProjectionError> {
+        let mut batch = Batch::default();
+        for envelope in events {
+            batch.add(envelope)?;
+        }
+        project(transaction, schema, &batch.companies).await?;
+        project(transaction, schema, &batch.contacts).await?;
+        project(transaction, schema, &batch.leads).await?;
+        project(transaction, schema, &batch.pipelines).await?;
+        project(transaction, schema, &batch.deals).await?;
+        project(transaction, schema, &batch.activities).await?;
+        project(transaction, schema, &batch.tasks).await?;
+        project(transaction, schema, &batch.cases).await
+    }
+}
+
+/// A batch's events, decoded and sorted by collection, each list in position order.
+#[derive(Default)]
+struct Batch {
+    companies: Vec<Change<company::Company>>,
+    contacts: Vec<Change<contact::Contact>>,
+    leads: Vec<Change<lead::Lead>>,
+    pipelines: Vec<Change<pipeline::Pipeline>>,
+    deals: Vec<Change<deal::Deal>>,
+    activities: Vec<Change<activity::Activity>>,
+    tasks: Vec<Change<task::Task>>,
+    cases: Vec<Change<case::Case>>,
+}
+
+impl Batch {
+    fn add(&mut self, envelope: &Envelope) -> Result<(), ProjectionError> {
+        let refuse = |reason: String| ProjectionError::Event {
+            position: envelope.position,
+            reason,
+        };
+        let (stream_type, id) = parse_subject(&envelope.subject).ok_or_else(|| {
+            refuse(format!(
+                "the subject {:?} names no record",
+                envelope.subject
+            ))
+        })?;
+        if stream_type == User::STREAM_TYPE || stream_type == UsernameClaim::STREAM_TYPE {
+            return Ok(());
+        }
+        let (event_type, schema_version) = parse_type(&envelope.event_type, stream_type)
+            .ok_or_else(|| {
+                refuse(format!(
+                    "the type {:?} is not an event of the subject's stream {stream_type}",
+                    envelope.event_type
+                ))
+            })?;
+        let version = envelope
+            .aggregate_version
+            .ok_or_else(|| refuse("a domain event without an aggregate version".to_owned()))?;
+        let event = AnyEvent::from_stored(
+            stream_type,
+            event_type,
+            schema_version,
+            envelope.data.clone(),
+        )
+        .map_err(|error| refuse(error.to_string()))?;
+        let user_id = user_of(&envelope.actor);
+        let position = envelope.position;
+        match event {
+            AnyEvent::Company(event) => {
+                push(&mut self.companies, id, version, position, user_id, event)
+            }
+            AnyEvent::Contact(event) => {
+                push(&mut self.contacts, id, version, position, user_id, event)
+            }
+            AnyEvent::Lead(event) => push(&mut self.leads, id, version, position, user_id, event),
+            AnyEvent::Pipeline(event) => {
+                push(&mut self.pipelines, id, version, position, user_id, event)
+            }
+            AnyEvent::Deal(event) => push(&mut self.deals, id, version, position, user_id, event),
+            AnyEvent::Activity(event) => {
+                push(&mut self.activities, id, version, position, user_id, event)
+            }
+            AnyEvent::Task(event) => push(&mut self.tasks, id, version, position, user_id, event),
+            AnyEvent::Case(event) => push(&mut self.cases, id, version, position, user_id, event),
+            AnyEvent::User(_) | AnyEvent::Username(_) => {}
+        }
+        Ok(())
+    }
+}
+
+fn push<A: Held>(
+    changes: &mut Vec<Change<A>>,
+    id: Uuid,
+    version: u64,
+    position: u64,
+    user_id: Option<Uuid>,
+    event: A::Event,
+) {
+    changes.push(Change {
+        id,
+        version,
+        position,
+        user_id,
+        event,
+    });
+}
+
+/// `<stream_type>/<id>` read back.
+fn parse_subject(subject: &str) -> Option<(&str, Uuid)> {
+    let (stream_type, id) = subject.split_once('/')?;
+    Some((stream_type, Uuid::parse_str(id).ok()?))
+}
+
+/// `crm.<stream_type>.<event_type>.v<N>` read back into the event type and `N`, when its stream
+/// type is `stream_type`.
+fn parse_type<'a>(public_type: &'a str, stream_type: &str) -> Option<(&'a str, u32)> {
+    let rest = public_type
+        .strip_prefix("crm.")?
+        .strip_prefix(stream_type)?;
+    let (event_type, version) = rest.strip_prefix('.')?.rsplit_once(".v")?;
+    Some((event_type, version.parse().ok()?))
+}
+
+/// The user behind an actor `user:<id>`; other actors (`system`, ...) are no one.
+fn user_of(actor: &str) -> Option<Uuid> {
+    Uuid::parse_str(actor.strip_prefix("user:")?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_type_reads_back_only_under_its_own_stream() {
+        assert_eq!(
+            parse_type("crm.contact.emails_changed.v2", "contact"),
+            Some(("emails_changed", 2))
+        );
+        assert_eq!(parse_type("crm.contact.created.v1", "company"), None);
+        assert_eq!(parse_type("crm.contacts.created.v1", "contact"), None);
+        assert_eq!(parse_type("crm.contact.created", "contact"), None);
+        assert_eq!(parse_type("crm.contact.created.vx", "contact"), None);
+    }
+
+    #[test]
+    fn a_subject_names_a_stream_and_an_id() {
+        let id = Uuid::now_v7();
+        assert_eq!(parse_subject(&format!("deal/{id}")), Some(("deal", id)));
+        assert_eq!(parse_subject("deal"), None);
+        assert_eq!(parse_subject("deal/42"), None);
+    }
+
+    #[test]
+    fn only_user_actors_name_a_user() {
+        let id = Uuid::now_v7();
+        assert_eq!(user_of(&format!("user:{id}")), Some(id));
+        assert_eq!(user_of("system"), None);
+        assert_eq!(user_of("user:nobody"), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! What the API asks of the read model: one record, a filtered page of a collection, and how
+//! many open deals sit in a pipeline's stage (a stage that holds some may not be removed). Each
+//! query reads the generation in `schema`, the one the registry says is live.
+
+use deadpool_postgres::Pool;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::collection::qualified_table;
+use crate::filter::list_statement;
+use crate::page::encode_cursor;
+use crate::{Collection, ListFilter, Page, PageRequest, RecordsError};
+
+/// A record as the read model holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: Uuid,
+    /// The aggregate's version after the last event folded in.
+    pub version: u64,
+    /// The log position of that event.
+    pub position: u64,
+    /// The domain's record as JSON, plus `"version"`.
+    pub body: Value,
+}
+
+/// Reads the records read model through a pool of the database's owner
+/// ([`projector::connect`]), which can read every generation's schema.
+#[derive(Clone)]
+pub struct RecordQueries {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for RecordQueries {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RecordQueries")
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordQueries {
+    pub fn new(pool: Pool) -> RecordQueries {
+        RecordQueries { pool }
+    }
+
+    /// The record `id` of `collection`, if the read model holds it.
+    pub async fn get(
+        &self,
+        schema: &str,
+        collection: Collection,
+        id: Uuid,
+    ) -> Result<Option<Record>, RecordsError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT version, position, body FROM {} WHERE id = $1",
+                qualified_table(schema, collection)
+            ))
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&id]).await? else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get(0)?;
+        let position: i64 = row.try_get(1)?;
+        Ok(Some(Record {
+            id,
+            version: u64::try_from(version).unwrap_or(0),
+            position: u64::try_from(position).unwrap_or(0),
+            body: row.try_get(2)?,
+        }))
+    }
+
+    /// The page of `collection` that `filter` and `page` select, in id (creation) order.
+    pub async fn list(
+        &self,
+        schema: &str,
+        collection: Collection,
+        filter: &ListFilter,
+        page: PageRequest,
+    ) -> Result<Page, RecordsError> {
+        let keyset = page.keyset()?;
+        let statement = list_statement(&qualified_table(schema, collection), filter, keyset)?;
+        let client = self.pool.get().await?;
+        let prepared = client.prepare_cached(&statement.sql).await?;
+        let rows = client.query(&prepared, &statement.parameters()).await?;
+        let limit = usize::try_from(keyset.limit).unwrap_or(usize::MAX);
+        let mut last_id = None;
+        let mut items = Vec::with_capacity(rows.len().min(limit));
+        for row in rows.iter().take(limit) {
+            last_id = Some(row.try_get::<_, Uuid>(0)?);
+            items.push(row.try_get::<_, Value>(1)?);
+        }
+        let next_cursor = if rows.len() > limit {
+            last_id.map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// How many open deals of `pipeline_id` are in `stage`.
+    pub async fn open_deals_in_stage(
+        &self,
+        schema: &str,
+        pipeline_id: Uuid,
+        stage: &str,
+    ) -> Result<u64, RecordsError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM {} WHERE pipeline_id = $1 AND stage = $2 AND status = 'open'",
+                qualified_table(schema, Collection::Deals)
+            ))
+            .await?;
+        let count: i64 = client
+            .query_one(&statement, &[&pipeline_id, &stage])
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

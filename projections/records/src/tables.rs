@@ -1,0 +1,81 @@
+//! The tables of one generation: a table per collection, each row a record's current body with
+//! the columns its filters read, so every list is an index scan in id order.
+//!
+//! Every table has the same columns (a filter on a column a collection never fills, such as the
+//! tags of a deal, matches nothing); deals add the columns the pipeline's stage rules ask about,
+//! generated from the body so they can never disagree with it.
+
+use crate::Collection;
+use crate::collection::qualified_table;
+
+/// The DDL of every table of the generation in `schema`.
+pub(crate) fn create_tables(schema: &str) -> String {
+    let mut ddl = String::new();
+    for collection in Collection::ALL {
+        ddl.push_str(&create_table(schema, collection));
+    }
+    ddl
+}
+
+fn create_table(schema: &str, collection: Collection) -> String {
+    let table = qualified_table(schema, collection);
+    let name = collection.as_str();
+    let deal_columns = if collection == Collection::Deals {
+        ",
+    pipeline_id uuid GENERATED ALWAYS AS ((body ->> 'pipeline_id')::uuid) STORED,
+    stage       text GENERATED ALWAYS AS (body ->> 'stage') STORED,
+    status      text GENERATED ALWAYS AS (body ->> 'status') STORED"
+    } else {
+        ""
+    };
+    let deal_indexes = if collection == Collection::Deals {
+        format!(
+            "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
+             WHERE status = 'open';\n\
+             CREATE INDEX {name}_by_pipeline ON {table} (pipeline_id, stage, status);\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "CREATE TABLE {table} (
+    -- The record's id (UUIDv7: lists in id order are in creation order).
+    id          uuid        PRIMARY KEY,
+    -- The aggregate's version and the position of the last event folded in.
+    version     bigint      NOT NULL CHECK (version > 0),
+    position    bigint      NOT NULL CHECK (position > 0),
+    -- The domain's record, serialised, plus \"version\".
+    body        jsonb       NOT NULL,
+    -- The user whose command created the record, when a user did.
+    created_by  uuid,
+    -- Who the record belongs to, for owner_id filters and record-level visibility.
+    owner_id    uuid,
+    team        text,
+    company_id  uuid,
+    tags        text[]      NOT NULL DEFAULT '{{}}',
+    -- Names, e-mail addresses and domains, for q (configuration simple: no stemming).
+    search      tsvector    NOT NULL{deal_columns}
+);
+CREATE INDEX {name}_by_owner ON {table} (owner_id, id);
+CREATE INDEX {name}_by_team ON {table} (team, id);
+CREATE INDEX {name}_by_company ON {table} (company_id, id);
+CREATE INDEX {name}_by_tag ON {table} USING gin (tags);
+CREATE INDEX {name}_by_search ON {table} USING gin (search);
+{deal_indexes}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_collection_has_its_table_in_the_generation_schema() {
+        let ddl = create_tables("records_g7");
+        for collection in Collection::ALL {
+            let create = format!("CREATE TABLE \"records_g7\".{} (", collection.as_str());
+            assert!(ddl.contains(&create), "{collection}");
+        }
+        assert_eq!(ddl.matches("GENERATED ALWAYS").count(), 3);
+    }
+}
