@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod command;
+pub mod openapi;
 mod operations;
 pub mod problem;
 pub mod request;

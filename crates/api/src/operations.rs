@@ -30,6 +30,7 @@ pub(crate) fn routes(state: OperationsState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
         .with_state(state)
 }
 

@@ -1,0 +1,1502 @@
+//! The OpenAPI 3.1 document of the HTTP API (`GET /openapi.json`, checked in as
+//! `schemas/openapi.json`), generated from the types the handlers parse and answer with, so the
+//! published contract cannot drift from the code: request bodies are the handlers' own body
+//! types, records are the domain's record types, errors are [`Problem`]. Their JSON Schemas come
+//! from schemars, which speaks JSON Schema 2020-12, the dialect OpenAPI 3.1 uses, so they go into
+//! `components/schemas` as they are and every shared type is defined once and referenced.
+//!
+//! The one hand-kept part is [`ROUTES`], a table of every route with its headers, body, answer and
+//! the errors it can give. It is kept honest from both sides by `tests/openapi.rs`: every row is
+//! sent to the real router (which must know its method and path), and every route `v1/mod.rs`
+//! registers must have a row.
+//!
+//! Requests are described as they are deserialised and answers as they are serialised: an
+//! `Option` field may be left out of a request, but it is always present (maybe `null`) in an
+//! answer. schemars fixes that choice per generator, so there are two, one per direction; their
+//! definitions are merged, and a type that reads the same both ways is defined once. One that
+//! does not keeps its name for requests and gets `-Output` for answers.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use domain::activity::Activity;
+use domain::case::Case;
+use domain::company::Company;
+use domain::contact::Contact;
+use domain::deal::Deal;
+use domain::lead::Lead;
+use domain::pipeline::Pipeline;
+use domain::task::Task;
+use domain::values::StageKey;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+use crate::command::Committed;
+use crate::problem::{PROBLEM_CONTENT_TYPE, Problem};
+use crate::request::MAX_BODY_BYTES;
+use crate::v1::companies::{ChangeCompany, CreateCompany};
+use crate::v1::contacts::{ChangeContact, CreateContact};
+use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
+use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
+use crate::v1::pipelines::{AddStage, CreatePipeline, ReorderStages};
+use crate::v1::touchpoints::{
+    ChangeCaseStatus, CompleteActivity, CreateTask, OpenCase, RecordActivity,
+};
+use crate::v1::users::{CreateUser, CreatedUser};
+
+/// The OpenAPI version the document follows.
+pub const OPENAPI_VERSION: &str = "3.1.0";
+
+/// Where component schemas live; schemars writes its `$ref`s against this.
+const SCHEMAS: &str = "/components/schemas";
+/// Where the answers' schemas live until they are merged with the requests' (see the module
+/// docs): a separate place, so a reference says unambiguously which direction it meant.
+const OUTPUT_SCHEMAS: &str = "/components/output-schemas";
+/// The suffix of an answer's schema whose type reads differently in a request.
+const OUTPUT_SUFFIX: &str = "-Output";
+
+/// The HTTP methods the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    /// The key of an operation in an OpenAPI path item.
+    fn key(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Patch => "patch",
+            Method::Delete => "delete",
+        }
+    }
+}
+
+/// The groups operations are listed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tag {
+    Companies,
+    Contacts,
+    Leads,
+    Pipelines,
+    Deals,
+    Activities,
+    Tasks,
+    Cases,
+    Users,
+    Operations,
+}
+
+impl Tag {
+    const ALL: [Tag; 10] = [
+        Tag::Companies,
+        Tag::Contacts,
+        Tag::Leads,
+        Tag::Pipelines,
+        Tag::Deals,
+        Tag::Activities,
+        Tag::Tasks,
+        Tag::Cases,
+        Tag::Users,
+        Tag::Operations,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Tag::Companies => "companies",
+            Tag::Contacts => "contacts",
+            Tag::Leads => "leads",
+            Tag::Pipelines => "pipelines",
+            Tag::Deals => "deals",
+            Tag::Activities => "activities",
+            Tag::Tasks => "tasks",
+            Tag::Cases => "cases",
+            Tag::Users => "users",
+            Tag::Operations => "operations",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Tag::Companies => "Organisations the business sells to or serves (accounts).",
+            Tag::Contacts => "People, at a company or on their own.",
+            Tag::Leads => {
+                "Enquiries not yet qualified; converting one creates a contact (and, when \
+                 asked, a company and a deal) in one atomic step."
+            }
+            Tag::Pipelines => {
+                "The business's own sales processes: ordered stages, each with a probability."
+            }
+            Tag::Deals => "Opportunities moving through a pipeline's stages until won or lost.",
+            Tag::Activities => "Touchpoints with a customer: calls, e-mails, meetings, notes.",
+            Tag::Tasks => "Work to do, assigned to a user and due at a time.",
+            Tag::Cases => "Service cases, from new through open, pending and resolved to closed.",
+            Tag::Users => "People and services that call the API, with their role and team.",
+            Tag::Operations => "Liveness, readiness, metrics and this document; no token needed.",
+        }
+    }
+}
+
+/// The answer of a lead's conversion ([`Converted`]) under a name of its own: the domain's lead
+/// record has a `Converted` too, and schemars would tell them apart as `Converted2`.
+struct LeadConversion;
+
+impl JsonSchema for LeadConversion {
+    fn schema_name() -> Cow<'static, str> {
+        "LeadConversion".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        Converted::json_schema(generator)
+    }
+}
+
+/// How a type's JSON Schema is found: its name, and a `$ref` to it from a generator (which
+/// defines it, and what it uses, on the way).
+#[derive(Clone, Copy)]
+struct TypeSchema {
+    name: fn() -> Cow<'static, str>,
+    reference: fn(&mut SchemaGenerator) -> Schema,
+}
+
+const fn schema_of<T: JsonSchema>() -> TypeSchema {
+    TypeSchema {
+        name: T::schema_name,
+        reference: SchemaGenerator::subschema_for::<T>,
+    }
+}
+
+/// What a request carries besides its path, and so which headers and query parameters it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A command that makes a record: `Idempotency-Key`.
+    Create,
+    /// A command that makes a record and whose replay could not answer in full (a new user's
+    /// token is shown once), so it refuses `Idempotency-Key`.
+    CreateOnce,
+    /// A command to an existing record: `Idempotency-Key` and `If-Match`.
+    Change,
+    /// A command to an existing record that consults a read model first: as [`Kind::Change`],
+    /// and `X-Crm-Min-Position` for how fresh that read must be.
+    ChangeAfterRead,
+    /// A read of one record: `X-Crm-Min-Position` or `?min_position=`.
+    Read,
+    /// A read of a list: the same, and the filters and the page.
+    List,
+    /// An operations route: no token.
+    Open,
+}
+
+/// The JSON body a route reads.
+#[derive(Clone, Copy)]
+enum Body {
+    /// No body is read.
+    None,
+    /// A body of this type must be sent.
+    Required(TypeSchema),
+    /// Every field is optional, so the body may be left out (it reads as `{}`).
+    Optional(TypeSchema),
+}
+
+/// What a route answers when it succeeds.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A command's answer: this status, this JSON body and `X-Crm-Position`.
+    Command { status: u16, body: TypeSchema },
+    /// One record as the read model holds it, with its `version` (also as `ETag`).
+    Record(TypeSchema),
+    /// A page of records.
+    Page(TypeSchema),
+    /// Plain text of this media type.
+    Text { media_type: &'static str },
+    /// `/readyz`: the readiness report, with 200 or 503.
+    Readiness,
+    /// This document.
+    Document,
+}
+
+/// One route of the API: the table [`ROUTES`] is made of these.
+struct Route {
+    method: Method,
+    /// In OpenAPI's form: `/v1/companies/{id}`.
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    tag: Tag,
+    kind: Kind,
+    body: Body,
+    answer: Answer,
+    /// The error statuses the route can answer, each with a problem+json body.
+    errors: &'static [u16],
+}
+
+/// A command that makes a record.
+const CREATE_ERRORS: &[u16] = &[400, 401, 403, 413, 422, 503];
+/// A command that makes a record that may already exist under another name (a username).
+const CREATE_UNIQUE_ERRORS: &[u16] = &[400, 401, 403, 409, 413, 422, 503];
+/// A command with a body to an existing record.
+const CHANGE_ERRORS: &[u16] = &[400, 401, 403, 404, 409, 412, 413, 422, 503];
+/// A command without a body to an existing record (422 for a bad `If-Match` or key).
+const ACTION_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 422, 503];
+/// A command without a body that consults a read model first.
+const ACTION_AFTER_READ_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 422, 503, 504];
+/// A read of one record.
+const READ_ERRORS: &[u16] = &[401, 403, 404, 422, 503, 504];
+/// A read of a list.
+const LIST_ERRORS: &[u16] = &[401, 403, 422, 503, 504];
+
+const fn committed(status: u16) -> Answer {
+    Answer::Command {
+        status,
+        body: schema_of::<Committed>(),
+    }
+}
+
+/// Every route the API serves.
+const ROUTES: &[Route] = &[
+    // companies
+    Route {
+        method: Method::Post,
+        path: "/v1/companies",
+        operation_id: "createCompany",
+        summary: "Create a company",
+        tag: Tag::Companies,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<CreateCompany>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/companies",
+        operation_id: "listCompanies",
+        summary: "List companies, filtered",
+        tag: Tag::Companies,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Company>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/companies/{id}",
+        operation_id: "getCompany",
+        summary: "Read a company",
+        tag: Tag::Companies,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Company>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/companies/{id}",
+        operation_id: "changeCompany",
+        summary: "Change a company's named fields",
+        tag: Tag::Companies,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeCompany>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    // contacts
+    Route {
+        method: Method::Post,
+        path: "/v1/contacts",
+        operation_id: "createContact",
+        summary: "Create a contact",
+        tag: Tag::Contacts,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<CreateContact>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/contacts",
+        operation_id: "listContacts",
+        summary: "List contacts, filtered",
+        tag: Tag::Contacts,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Contact>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/contacts/{id}",
+        operation_id: "getContact",
+        summary: "Read a contact",
+        tag: Tag::Contacts,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Contact>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/contacts/{id}",
+        operation_id: "changeContact",
+        summary: "Change a contact's named fields",
+        tag: Tag::Contacts,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeContact>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    // leads
+    Route {
+        method: Method::Post,
+        path: "/v1/leads",
+        operation_id: "captureLead",
+        summary: "Capture a lead",
+        tag: Tag::Leads,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<CaptureLead>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/leads",
+        operation_id: "listLeads",
+        summary: "List leads, filtered",
+        tag: Tag::Leads,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Lead>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/leads/{id}",
+        operation_id: "getLead",
+        summary: "Read a lead",
+        tag: Tag::Leads,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Lead>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/leads/{id}/qualify",
+        operation_id: "qualifyLead",
+        summary: "Qualify a lead",
+        tag: Tag::Leads,
+        kind: Kind::Change,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/leads/{id}/disqualify",
+        operation_id: "disqualifyLead",
+        summary: "Disqualify a lead, saying why",
+        tag: Tag::Leads,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<Disqualify>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/leads/{id}/convert",
+        operation_id: "convertLead",
+        summary: "Convert a lead into a contact, and a company and a deal when asked; a converted lead is 409",
+        tag: Tag::Leads,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<ConvertLead>()),
+        answer: Answer::Command {
+            status: 200,
+            body: schema_of::<LeadConversion>(),
+        },
+        errors: CHANGE_ERRORS,
+    },
+    // pipelines
+    Route {
+        method: Method::Post,
+        path: "/v1/pipelines",
+        operation_id: "createPipeline",
+        summary: "Define a sales process (admin, manager)",
+        tag: Tag::Pipelines,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<CreatePipeline>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/pipelines",
+        operation_id: "listPipelines",
+        summary: "List pipelines",
+        tag: Tag::Pipelines,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Pipeline>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/pipelines/{id}",
+        operation_id: "getPipeline",
+        summary: "Read a pipeline",
+        tag: Tag::Pipelines,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Pipeline>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/pipelines/{id}/stages",
+        operation_id: "addPipelineStage",
+        summary: "Add a stage to a pipeline (admin, manager)",
+        tag: Tag::Pipelines,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<AddStage>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/pipelines/{id}/stages/order",
+        operation_id: "reorderPipelineStages",
+        summary: "Put a pipeline's stages in a new order (admin, manager)",
+        tag: Tag::Pipelines,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ReorderStages>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Delete,
+        path: "/v1/pipelines/{id}/stages/{key}",
+        operation_id: "removePipelineStage",
+        summary: "Remove a stage no open deal is in (admin, manager); one in use is 409",
+        tag: Tag::Pipelines,
+        kind: Kind::ChangeAfterRead,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_AFTER_READ_ERRORS,
+    },
+    // deals
+    Route {
+        method: Method::Post,
+        path: "/v1/deals",
+        operation_id: "openDeal",
+        summary: "Open a deal in a pipeline",
+        tag: Tag::Deals,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<OpenDeal>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/deals",
+        operation_id: "listDeals",
+        summary: "List deals, filtered",
+        tag: Tag::Deals,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Deal>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/deals/{id}",
+        operation_id: "getDeal",
+        summary: "Read a deal",
+        tag: Tag::Deals,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Deal>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/deals/{id}",
+        operation_id: "changeDeal",
+        summary: "Change a deal's title, amount, expected close or owner",
+        tag: Tag::Deals,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeDeal>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/deals/{id}/stage",
+        operation_id: "moveDealStage",
+        summary: "Move a deal to another stage of its pipeline; a closed deal is 409",
+        tag: Tag::Deals,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<MoveStage>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/deals/{id}/won",
+        operation_id: "winDeal",
+        summary: "Close a deal as won",
+        tag: Tag::Deals,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<Close>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/deals/{id}/lost",
+        operation_id: "loseDeal",
+        summary: "Close a deal as lost",
+        tag: Tag::Deals,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<Close>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/deals/{id}/reopen",
+        operation_id: "reopenDeal",
+        summary: "Reopen a closed deal",
+        tag: Tag::Deals,
+        kind: Kind::Change,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_ERRORS,
+    },
+    // activities
+    Route {
+        method: Method::Post,
+        path: "/v1/activities",
+        operation_id: "recordActivity",
+        summary: "Log a touchpoint, or schedule one",
+        tag: Tag::Activities,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<RecordActivity>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/activities",
+        operation_id: "listActivities",
+        summary: "List activities, filtered",
+        tag: Tag::Activities,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Activity>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/activities/{id}",
+        operation_id: "getActivity",
+        summary: "Read an activity",
+        tag: Tag::Activities,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Activity>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/activities/{id}/complete",
+        operation_id: "completeActivity",
+        summary: "Mark a scheduled activity as done",
+        tag: Tag::Activities,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<CompleteActivity>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    // tasks
+    Route {
+        method: Method::Post,
+        path: "/v1/tasks",
+        operation_id: "createTask",
+        summary: "Create a task",
+        tag: Tag::Tasks,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<CreateTask>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/tasks",
+        operation_id: "listTasks",
+        summary: "List tasks, filtered",
+        tag: Tag::Tasks,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Task>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/tasks/{id}",
+        operation_id: "getTask",
+        summary: "Read a task",
+        tag: Tag::Tasks,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Task>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/tasks/{id}/complete",
+        operation_id: "completeTask",
+        summary: "Complete a task",
+        tag: Tag::Tasks,
+        kind: Kind::Change,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_ERRORS,
+    },
+    // cases
+    Route {
+        method: Method::Post,
+        path: "/v1/cases",
+        operation_id: "openCase",
+        summary: "Open a service case",
+        tag: Tag::Cases,
+        kind: Kind::Create,
+        body: Body::Required(schema_of::<OpenCase>()),
+        answer: committed(201),
+        errors: CREATE_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/cases",
+        operation_id: "listCases",
+        summary: "List cases, filtered",
+        tag: Tag::Cases,
+        kind: Kind::List,
+        body: Body::None,
+        answer: Answer::Page(schema_of::<Case>()),
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/cases/{id}",
+        operation_id: "getCase",
+        summary: "Read a case",
+        tag: Tag::Cases,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Record(schema_of::<Case>()),
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/cases/{id}/status",
+        operation_id: "changeCaseStatus",
+        summary: "Move a case along new, open, pending, resolved, closed",
+        tag: Tag::Cases,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeCaseStatus>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    // users
+    Route {
+        method: Method::Post,
+        path: "/v1/users",
+        operation_id: "createUser",
+        summary: "Create a user and its first token, shown this once (admin); a taken username is 409",
+        tag: Tag::Users,
+        kind: Kind::CreateOnce,
+        body: Body::Required(schema_of::<CreateUser>()),
+        answer: Answer::Command {
+            status: 201,
+            body: schema_of::<CreatedUser>(),
+        },
+        errors: CREATE_UNIQUE_ERRORS,
+    },
+    // operations
+    Route {
+        method: Method::Get,
+        path: "/healthz",
+        operation_id: "healthz",
+        summary: "Liveness: the process answers",
+        tag: Tag::Operations,
+        kind: Kind::Open,
+        body: Body::None,
+        answer: Answer::Text {
+            media_type: "text/plain; charset=utf-8",
+        },
+        errors: &[],
+    },
+    Route {
+        method: Method::Get,
+        path: "/readyz",
+        operation_id: "readyz",
+        summary: "Readiness: the store and NATS answer, and how far the relay and each read model trail",
+        tag: Tag::Operations,
+        kind: Kind::Open,
+        body: Body::None,
+        answer: Answer::Readiness,
+        errors: &[],
+    },
+    Route {
+        method: Method::Get,
+        path: "/metrics",
+        operation_id: "metrics",
+        summary: "Metrics in the OpenMetrics (Prometheus) text format",
+        tag: Tag::Operations,
+        kind: Kind::Open,
+        body: Body::None,
+        answer: Answer::Text {
+            media_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        },
+        errors: &[],
+    },
+    Route {
+        method: Method::Get,
+        path: "/openapi.json",
+        operation_id: "openapi",
+        summary: "This document",
+        tag: Tag::Operations,
+        kind: Kind::Open,
+        body: Body::None,
+        answer: Answer::Document,
+        errors: &[],
+    },
+];
+
+/// `GET /openapi.json`.
+pub(crate) async fn serve() -> Json<Value> {
+    Json(openapi())
+}
+
+/// The whole HTTP API as an OpenAPI 3.1 document, its objects' keys sorted so that the text is
+/// the same whichever features serde_json was built with.
+pub fn openapi() -> Value {
+    let mut inputs = generator(Contract::Deserialize, SCHEMAS);
+    let mut outputs = generator(Contract::Serialize, OUTPUT_SCHEMAS);
+    let problem = outputs.subschema_for::<Problem>().to_value();
+
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for route in ROUTES {
+        let operation = operation(route, &mut inputs, &mut outputs);
+        paths
+            .entry(route.path)
+            .or_default()
+            .insert(route.method.key().to_owned(), operation);
+    }
+    let paths: Map<String, Value> = paths
+        .into_iter()
+        .map(|(path, item)| (path.to_owned(), Value::Object(item)))
+        .collect();
+
+    let parameters = parameters(&mut inputs);
+    let input_definitions = inputs.take_definitions(true);
+    let output_definitions = outputs.take_definitions(true);
+    let renamed = output_renames(&input_definitions, &output_definitions);
+    let schemas = merged_schemas(input_definitions, output_definitions, &renamed);
+    let mut document = json!({
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "CRM API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": DESCRIPTION,
+        },
+        "tags": Tag::ALL.iter().map(|tag| json!({
+            "name": tag.name(),
+            "description": tag.description(),
+        })).collect::<Vec<_>>(),
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "`Authorization: Bearer <token>` on every `/v1` route: a token \
+                        `POST /v1/users` or `crm user add` issued, or `CRM_ADMIN_TOKEN`.",
+                },
+            },
+            "parameters": parameters,
+            "headers": headers(),
+            "responses": error_responses(&problem),
+            "schemas": schemas,
+        },
+    });
+    rewrite_references(&mut document, &|reference| {
+        merged_reference(reference, &renamed)
+    });
+    document.sort_all_objects();
+    document
+}
+
+const DESCRIPTION: &str = "The CRM's HTTP API. JSON everywhere, `snake_case` fields, ids are \
+UUIDs (v7), times RFC 3339 UTC, money `{\"amount_minor\": 125000, \"currency\": \"EUR\"}`.\n\n\
+Every command answers with the record's `id`, its `version` after the command and the global \
+`position` of its last event, also sent as `X-Crm-Position`; a query sent with \
+`X-Crm-Min-Position` (or `?min_position=`) answers only once the read model has reached that \
+position, or 504 after a bounded wait. `Idempotency-Key` makes a command safe to retry: the same \
+key and body get the first answer and append nothing; the same key with another body is 422. \
+`If-Match: \"<version>\"` pins the version a command applies to (412 when the record has moved \
+on); without it, a command that loses a race is decided again on fresh state, and 409 means it \
+no longer holds.\n\n\
+Errors are `application/problem+json` (RFC 9457): 400 malformed JSON, 422 invalid values or \
+unknown fields (each named in `errors`), 413 a body over the limit, 401, 403, 404, 409, 412, \
+503 with `Retry-After`, 504.";
+
+/// A generator of one direction whose `$ref`s point into `definitions_path`.
+fn generator(contract: Contract, definitions_path: &'static str) -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = definitions_path.into();
+            settings.contract = contract;
+            settings.meta_schema = None;
+        })
+        .into_generator()
+}
+
+/// The operation object of one route.
+fn operation(route: &Route, inputs: &mut SchemaGenerator, outputs: &mut SchemaGenerator) -> Value {
+    let mut operation = Map::new();
+    operation.insert("operationId".into(), route.operation_id.into());
+    operation.insert("summary".into(), route.summary.into());
+    operation.insert("tags".into(), json!([route.tag.name()]));
+    if route.kind == Kind::Open {
+        operation.insert("security".into(), json!([]));
+    }
+
+    let parameters = parameters_of(route);
+    if !parameters.is_empty() {
+        let references: Vec<Value> = parameters
+            .iter()
+            .map(|name| json!({ "$ref": format!("#/components/parameters/{name}") }))
+            .collect();
+        operation.insert("parameters".into(), references.into());
+    }
+
+    let body = match route.body {
+        Body::None => None,
+        Body::Required(body) => Some((true, body)),
+        Body::Optional(body) => Some((false, body)),
+    };
+    if let Some((required, body)) = body {
+        let description = if required {
+            "The JSON body; unknown fields are refused."
+        } else {
+            "The JSON body; every field is optional and the body may be left out."
+        };
+        operation.insert(
+            "requestBody".into(),
+            json!({
+                "required": required,
+                "description": description,
+                "content": {
+                    "application/json": { "schema": (body.reference)(inputs).to_value() },
+                },
+            }),
+        );
+    }
+
+    let mut responses = success_responses(route.answer, outputs);
+    for status in route.errors {
+        responses.insert(
+            status.to_string(),
+            json!({ "$ref": format!("#/components/responses/{}", error_name(*status)) }),
+        );
+    }
+    operation.insert("responses".into(), Value::Object(responses));
+    Value::Object(operation)
+}
+
+/// The names (in `components/parameters`) of the parameters a route takes.
+fn parameters_of(route: &Route) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = path_parameters(route.path).collect();
+    match route.kind {
+        Kind::Create => names.push("Idempotency-Key"),
+        Kind::Change => names.extend(["Idempotency-Key", "If-Match"]),
+        Kind::ChangeAfterRead => {
+            names.extend(["Idempotency-Key", "If-Match", "X-Crm-Min-Position"]);
+        }
+        Kind::Read => names.extend(["X-Crm-Min-Position", "min_position"]),
+        Kind::List => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "tag",
+            "owner_id",
+            "company_id",
+            "q",
+            "limit",
+            "cursor",
+        ]),
+        Kind::CreateOnce | Kind::Open => {}
+    }
+    names
+}
+
+/// The names of the `{parameters}` in `path`, which are also their names in
+/// `components/parameters`.
+fn path_parameters(path: &'static str) -> impl Iterator<Item = &'static str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The success answers of a route, by status.
+fn success_responses(answer: Answer, outputs: &mut SchemaGenerator) -> Map<String, Value> {
+    let mut responses = Map::new();
+    let position = json!({ "X-Crm-Position": { "$ref": "#/components/headers/X-Crm-Position" } });
+    match answer {
+        Answer::Command { status, body } => {
+            let description = if status == 201 {
+                "Created (also the answer to a replay with the same Idempotency-Key)."
+            } else {
+                "Done; a command that changes nothing answers the record's current version."
+            };
+            responses.insert(
+                status.to_string(),
+                json!({
+                    "description": description,
+                    "headers": position,
+                    "content": json_content((body.reference)(outputs).to_value()),
+                }),
+            );
+        }
+        Answer::Record(record) => {
+            let schema = record_schema(record, outputs);
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The record as the read model holds it, with its version.",
+                    "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+                    "content": json_content(schema),
+                }),
+            );
+        }
+        Answer::Page(record) => {
+            let schema = page_schema(record, outputs);
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "One page of the records the filters select, in id order.",
+                    "content": json_content(schema),
+                }),
+            );
+        }
+        Answer::Text { media_type } => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "OK",
+                    "content": { media_type: { "schema": { "type": "string" } } },
+                }),
+            );
+        }
+        Answer::Readiness => {
+            for (status, description) in [
+                ("200", "Ready."),
+                (
+                    "503",
+                    "Not ready: the store or NATS does not answer, or a projector stopped.",
+                ),
+            ] {
+                responses.insert(
+                    status.into(),
+                    json!({
+                        "description": description,
+                        "content": json_content(readiness_schema()),
+                    }),
+                );
+            }
+        }
+        Answer::Document => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "This OpenAPI document.",
+                    "content": json_content(json!({ "type": "object" })),
+                }),
+            );
+        }
+    }
+    responses
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+/// `<Record>Record`: the domain's record plus the `version` the read adds. Defined once per
+/// record type, among the answers' schemas.
+fn record_schema(record: TypeSchema, outputs: &mut SchemaGenerator) -> Value {
+    let name = format!("{}Record", (record.name)());
+    if !outputs.definitions().contains_key(&name) {
+        let domain_record = (record.reference)(outputs).to_value();
+        let schema = json!({
+            "description": "The record as its events leave it, and its version.",
+            "allOf": [
+                domain_record,
+                {
+                    "type": "object",
+                    "required": ["version"],
+                    "properties": {
+                        "version": {
+                            "description": "The record's version: the number of its events. \
+                                Send it back as `If-Match` to pin a command to it.",
+                            "type": "integer",
+                            "format": "uint64",
+                            "minimum": 1,
+                        },
+                    },
+                },
+            ],
+        });
+        outputs.definitions_mut().insert(name.clone(), schema);
+    }
+    json!({ "$ref": format!("#{OUTPUT_SCHEMAS}/{name}") })
+}
+
+/// `<Record>Page`: one page of a list.
+fn page_schema(record: TypeSchema, outputs: &mut SchemaGenerator) -> Value {
+    let name = format!("{}Page", (record.name)());
+    if !outputs.definitions().contains_key(&name) {
+        let item = record_schema(record, outputs);
+        let schema = json!({
+            "type": "object",
+            "required": ["items", "next_cursor"],
+            "properties": {
+                "items": { "type": "array", "items": item },
+                "next_cursor": {
+                    "description": "Pass as `cursor` for the next page; `null` on the last.",
+                    "type": ["string", "null"],
+                },
+            },
+        });
+        outputs.definitions_mut().insert(name.clone(), schema);
+    }
+    json!({ "$ref": format!("#{OUTPUT_SCHEMAS}/{name}") })
+}
+
+/// The answer of `/readyz`. Its Rust type has no JSON Schema, so this names the fields loosely.
+fn readiness_schema() -> Value {
+    let probe = json!({
+        "description": "`{\"position\": n}` when it answered, `{\"error\": \"...\"}` when not.",
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            "position": { "type": "integer", "minimum": 0 },
+            "error": { "type": "string" },
+        },
+    });
+    json!({
+        "type": "object",
+        "required": ["ready", "store", "stream", "relay_lag", "projections"],
+        "properties": {
+            "ready": { "type": "boolean" },
+            "store": probe,
+            "stream": probe,
+            "relay_lag": {
+                "description": "Committed events not yet on the stream.",
+                "type": ["integer", "null"],
+                "minimum": 0,
+            },
+            "projections": {
+                "description": "Each read model: how far it has applied and how far it trails.",
+                "type": "array",
+                "items": { "type": "object" },
+            },
+        },
+    })
+}
+
+/// The parameters routes share, by name.
+fn parameters(inputs: &mut SchemaGenerator) -> Value {
+    let stage_key = inputs.subschema_for::<StageKey>().to_value();
+    let position = json!({ "type": "integer", "format": "uint64", "minimum": 0 });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    json!({
+        "id": {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": "The record's id.",
+            "schema": uuid,
+        },
+        "key": {
+            "name": "key",
+            "in": "path",
+            "required": true,
+            "description": "The key of a pipeline's stage.",
+            "schema": stage_key,
+        },
+        "Idempotency-Key": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": "Makes the command safe to retry: a retry with the same key and \
+                body gets the first answer and appends nothing; the same key with another body \
+                is 422. Scoped to the caller.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 200 },
+        },
+        "If-Match": {
+            "name": "If-Match",
+            "in": "header",
+            "description": "`\"<version>\"` (the record's `ETag`): apply the command only to the \
+                record at exactly that version, else 412.",
+            "schema": { "type": "string", "examples": ["\"3\""] },
+        },
+        "X-Crm-Min-Position": {
+            "name": "X-Crm-Min-Position",
+            "in": "header",
+            "description": "Answer only once the read model has reached this position (a \
+                command's `X-Crm-Position`), or 504 after a bounded wait.",
+            "schema": position,
+        },
+        "min_position": {
+            "name": "min_position",
+            "in": "query",
+            "description": "The same as `X-Crm-Min-Position`, which wins when both are sent.",
+            "schema": position,
+        },
+        "tag": {
+            "name": "tag",
+            "in": "query",
+            "description": "Only records with this tag.",
+            "schema": { "type": "string" },
+        },
+        "owner_id": {
+            "name": "owner_id",
+            "in": "query",
+            "description": "Only records this user owns.",
+            "schema": uuid,
+        },
+        "company_id": {
+            "name": "company_id",
+            "in": "query",
+            "description": "Only records of this company.",
+            "schema": uuid,
+        },
+        "q": {
+            "name": "q",
+            "in": "query",
+            "description": "Only records whose words start with these.",
+            "schema": { "type": "string" },
+        },
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "description": "The page size.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": records::MAX_LIMIT,
+                "default": records::DEFAULT_LIMIT,
+            },
+        },
+        "cursor": {
+            "name": "cursor",
+            "in": "query",
+            "description": "The `next_cursor` of the previous page.",
+            "schema": { "type": "string" },
+        },
+    })
+}
+
+/// The headers answers carry, by name.
+fn headers() -> Value {
+    json!({
+        "X-Crm-Position": {
+            "description": "The global position of the command's last event; send it as \
+                `X-Crm-Min-Position` to read your own write.",
+            "schema": { "type": "integer", "format": "uint64", "minimum": 0 },
+        },
+        "ETag": {
+            "description": "`\"<version>\"`, for `If-Match`.",
+            "schema": { "type": "string" },
+        },
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": { "type": "integer", "minimum": 0 },
+        },
+        "WWW-Authenticate": {
+            "description": "`Bearer`.",
+            "schema": { "type": "string" },
+        },
+    })
+}
+
+/// The statuses an error can have, each with its name in `components/responses`.
+const ERRORS: &[(u16, &str, &str)] = &[
+    (400, "BadRequest", "The body is not valid JSON."),
+    (
+        401,
+        "Unauthorized",
+        "No bearer token, or one that is unknown, revoked or of a deactivated user.",
+    ),
+    (
+        403,
+        "Forbidden",
+        "The caller's role or team may not do this; the attempt is logged.",
+    ),
+    (
+        404,
+        "NotFound",
+        "No such record, or one the caller may not see.",
+    ),
+    (
+        409,
+        "Conflict",
+        "The command no longer holds on the record as it is now; `current_version` says where it is.",
+    ),
+    (
+        412,
+        "PreconditionFailed",
+        "The record is not at the version `If-Match` named.",
+    ),
+    (413, "ContentTooLarge", "The body is larger than the limit."),
+    (
+        422,
+        "UnprocessableContent",
+        "A value is invalid, a field is unknown or missing, a named record does not exist, or \
+         the Idempotency-Key was first used with another request; `errors` names each field.",
+    ),
+    (
+        503,
+        "ServiceUnavailable",
+        "The store cannot be reached; nothing was written. Retry after `Retry-After` seconds.",
+    ),
+    (
+        504,
+        "GatewayTimeout",
+        "The read model did not reach `X-Crm-Min-Position` in time.",
+    ),
+];
+
+fn error_name(status: u16) -> &'static str {
+    ERRORS
+        .iter()
+        .find(|(known, _, _)| *known == status)
+        .map_or("Error", |(_, name, _)| name)
+}
+
+/// One response per error status, each a problem+json body.
+fn error_responses(problem: &Value) -> Value {
+    let responses: Map<String, Value> = ERRORS
+        .iter()
+        .map(|(status, name, description)| {
+            let description = if *status == 413 {
+                format!("{description} ({MAX_BODY_BYTES} bytes).")
+            } else {
+                (*description).to_owned()
+            };
+            let mut response = json!({
+                "description": description,
+                "content": { PROBLEM_CONTENT_TYPE: { "schema": problem } },
+            });
+            let header = match status {
+                401 => Some("WWW-Authenticate"),
+                503 => Some("Retry-After"),
+                _ => None,
+            };
+            if let Some(header) = header {
+                response["headers"] =
+                    json!({ header: { "$ref": format!("#/components/headers/{header}") } });
+            }
+            ((*name).to_owned(), response)
+        })
+        .collect();
+    Value::Object(responses)
+}
+
+/// The answers' definitions that must be renamed `-Output`: those whose name the requests use
+/// for another schema. Comparing one needs to know which of the definitions it refers to are
+/// renamed, so this repeats until no more are.
+fn output_renames(inputs: &Map<String, Value>, outputs: &Map<String, Value>) -> BTreeSet<String> {
+    let mut renamed = BTreeSet::new();
+    loop {
+        let before = renamed.len();
+        for (name, schema) in outputs {
+            let Some(input) = inputs.get(name) else {
+                continue;
+            };
+            if renamed.contains(name) {
+                continue;
+            }
+            let mut merged = schema.clone();
+            rewrite_references(&mut merged, &|reference| {
+                merged_reference(reference, &renamed)
+            });
+            if merged != *input {
+                renamed.insert(name.clone());
+            }
+        }
+        if renamed.len() == before {
+            return renamed;
+        }
+    }
+}
+
+/// `components/schemas`: the requests' definitions, and the answers' where they differ (still
+/// referring into their temporary place, until [`merged_reference`] rewrites them).
+fn merged_schemas(
+    inputs: Map<String, Value>,
+    outputs: Map<String, Value>,
+    renamed: &BTreeSet<String>,
+) -> Map<String, Value> {
+    let mut merged = inputs;
+    for (name, schema) in outputs {
+        if renamed.contains(&name) {
+            merged.insert(format!("{name}{OUTPUT_SUFFIX}"), schema);
+        } else if !merged.contains_key(&name) {
+            merged.insert(name, schema);
+        }
+    }
+    merged
+}
+
+/// Where a reference into the answers' temporary place points once the definitions are merged.
+fn merged_reference(reference: &str, renamed: &BTreeSet<String>) -> Option<String> {
+    let name = reference
+        .strip_prefix('#')?
+        .strip_prefix(OUTPUT_SCHEMAS)?
+        .strip_prefix('/')?;
+    Some(if renamed.contains(name) {
+        format!("#{SCHEMAS}/{name}{OUTPUT_SUFFIX}")
+    } else {
+        format!("#{SCHEMAS}/{name}")
+    })
+}
+
+fn rewrite_references(value: &mut Value, rewrite: &dyn Fn(&str) -> Option<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                match value {
+                    Value::String(reference) if key == "$ref" => {
+                        if let Some(rewritten) = rewrite(reference) {
+                            *reference = rewritten;
+                        }
+                    }
+                    other => rewrite_references(other, rewrite),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite_references(item, rewrite);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every `$ref` in `value`.
+pub fn references(value: &Value) -> Vec<&str> {
+    let mut found = Vec::new();
+    collect_references(value, &mut found);
+    found
+}
+
+fn collect_references<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match value {
+                    Value::String(reference) if key == "$ref" => found.push(reference),
+                    other => collect_references(other, found),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, found)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definitions(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn an_answer_that_reads_differently_is_renamed_and_so_is_what_refers_to_it() {
+        let inputs = definitions(json!({
+            "Same": { "type": "string" },
+            "Differs": { "type": "object", "properties": { "a": { "type": "string" } } },
+            "Holder": { "$ref": "#/components/schemas/Differs" },
+            "Sharer": { "$ref": "#/components/schemas/Same" },
+        }));
+        let outputs = definitions(json!({
+            "Same": { "type": "string" },
+            "Differs": {
+                "type": "object",
+                "required": ["a"],
+                "properties": { "a": { "type": "string" } },
+            },
+            "Holder": { "$ref": "#/components/output-schemas/Differs" },
+            "Sharer": { "$ref": "#/components/output-schemas/Same" },
+            "OnlyOut": { "$ref": "#/components/output-schemas/Holder" },
+        }));
+        let renamed = output_renames(&inputs, &outputs);
+        assert_eq!(
+            renamed,
+            BTreeSet::from(["Differs".to_owned(), "Holder".to_owned()])
+        );
+        let mut merged = Value::Object(merged_schemas(inputs, outputs, &renamed));
+        rewrite_references(&mut merged, &|reference| {
+            merged_reference(reference, &renamed)
+        });
+        let mut names: Vec<&String> = merged
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "Differs",
+                "Differs-Output",
+                "Holder",
+                "Holder-Output",
+                "OnlyOut",
+                "Same",
+                "Sharer"
+            ]
+        );
+        assert_eq!(
+            merged["Holder-Output"]["$ref"],
+            "#/components/schemas/Differs-Output"
+        );
+        assert_eq!(
+            merged["OnlyOut"]["$ref"],
+            "#/components/schemas/Holder-Output"
+        );
+        assert_eq!(merged["Sharer"]["$ref"], "#/components/schemas/Same");
+    }
+
+    #[test]
+    fn every_error_status_a_route_names_has_a_response() {
+        for route in ROUTES {
+            for status in route.errors {
+                assert_ne!(error_name(*status), "Error", "{} {}", route.path, status);
+            }
+        }
+    }
+}
