@@ -201,3 +201,18 @@ mod tests {
         assert!(message.contains("nmae"), "{message}");
     }
 }
+
+/// Path parameters. A malformed id names no record, so it is a 404 problem like any other
+/// unknown id (axum's own rejection would be a plain-text 400).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|_| ApiError::NotFound("record"))
+    }
+}

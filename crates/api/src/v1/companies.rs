@@ -1,6 +1,6 @@
 //! `/v1/companies`: create and change companies (accounts).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use domain::Patch;
 use domain::company::{Command, Company, CompanyChanges, NewCompany};
 use domain::values::{Domain, Name, Tags, Team, ValueClass};
@@ -12,7 +12,7 @@ use super::{allowed_for, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 

@@ -1,6 +1,6 @@
 //! `/v1/contacts`: create and change contacts (people).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use domain::Patch;
 use domain::company::Company;
 use domain::contact::{Command, Contact, ContactChanges, NewContact};
@@ -13,7 +13,7 @@ use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 

@@ -1,6 +1,6 @@
 //! `/v1/deals`: open deals in a pipeline, move them through its stages, win, lose, reopen.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::NaiveDate;
 use domain::Patch;
 use domain::company::Company;
@@ -16,7 +16,7 @@ use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute, execute_all, load};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 

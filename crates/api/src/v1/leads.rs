@@ -2,7 +2,7 @@
 //! (and, when asked, a company and a deal) in one atomic append.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
@@ -26,7 +26,7 @@ use crate::command::{
     with_position,
 };
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 

@@ -1,6 +1,6 @@
 //! `/v1/pipelines`: the business defines its own sales process.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use domain::pipeline::{Command, NewPipeline, Pipeline, Stage};
 use domain::values::{Name, Probability, StageKey};
 use schemars::JsonSchema;
@@ -11,7 +11,7 @@ use super::DEFINE_PIPELINES;
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, MinPosition};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, MinPosition, Path};
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, JsonSchema)]

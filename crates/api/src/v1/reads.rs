@@ -3,7 +3,7 @@
 //! client reads its own writes; a wait that runs out is 504.
 
 use axum::Json;
-use axum::extract::{MatchedPath, Path, Query, State};
+use axum::extract::{MatchedPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use projector::WaitError;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::allowed_for;
 use crate::auth::Caller;
 use crate::problem::ApiError;
-use crate::request::MinPosition;
+use crate::request::{MinPosition, Path};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "records";

@@ -1,7 +1,7 @@
 //! `/v1/activities`, `/v1/tasks`, `/v1/cases`: every touchpoint with a customer, the work it
 //! leaves to do, and the service cases customers open.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::activity::{self, Activity, ActivityKind, Direction, NewActivity};
 use domain::case::{self, Case, CaseStatus, NewCase, Priority};
@@ -18,7 +18,7 @@ use super::{allowed_for, ensure_exists, ensure_user};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
