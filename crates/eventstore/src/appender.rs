@@ -1,6 +1,10 @@
-//! Group commit: every append in the process goes through one writer task, which takes all the
+//! Group commit: every append in the process goes through a writer task, which takes all the
 //! requests waiting at that moment and commits them in ONE transaction, so concurrent commands
 //! share one fsync.
+//!
+//! Two writers take turns: while one transaction commits (the fsync), the other has already sent
+//! its next batch's first statements and waits on the head lock, so the database goes straight
+//! from one batch to the next instead of waiting for a round trip through this process.
 //!
 //! Inside the transaction the writer locks the single `log_head` row first. That lock orders all
 //! appenders, in this process and in any other, so positions are handed out without gaps (a
@@ -9,11 +13,12 @@
 //! idempotency mismatch fails that request only, and the others in the batch still commit.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::BufMut;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::Statement;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
@@ -53,11 +58,14 @@ struct Checked {
 }
 
 impl Appender {
-    /// Starts the writer task; it runs until every handle is dropped.
+    /// Starts the writer tasks; they run until every handle is dropped.
     pub fn start(pool: Pool, batch_max: usize) -> Appender {
         let batch_max = batch_max.max(1);
         let (jobs, receiver) = mpsc::channel(batch_max * 4);
-        tokio::spawn(write_batches(pool, receiver, batch_max));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(pool.clone(), receiver.clone(), batch_max));
+        }
         Appender { jobs }
     }
 
@@ -157,11 +165,20 @@ fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
 }
 
-async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Job>, batch_max: usize) {
-    let mut waiting = Vec::with_capacity(batch_max);
-    while receiver.recv_many(&mut waiting, batch_max).await > 0 {
-        gather_stragglers(&mut receiver, &mut waiting, batch_max).await;
-        let mut batch = std::mem::take(&mut waiting);
+/// Writers taking turns on the head lock; more than two only queue on it.
+const WRITERS: usize = 2;
+
+async fn write_batches(pool: Pool, receiver: Arc<Mutex<mpsc::Receiver<Job>>>, batch_max: usize) {
+    loop {
+        let mut waiting = Vec::with_capacity(batch_max);
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut waiting, batch_max).await == 0 {
+                return;
+            }
+            gather_stragglers(&mut receiver, &mut waiting, batch_max).await;
+        }
+        let mut batch = waiting;
         while !batch.is_empty() {
             batch = commit_batch(&pool, batch).await;
         }
