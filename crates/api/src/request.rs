@@ -144,6 +144,21 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     }
 }
 
+/// Path parameters. A malformed id names no record, so it is a 404 problem like any other
+/// unknown id (axum's own rejection would be a plain-text 400).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|_| ApiError::NotFound("record"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,20 +214,5 @@ mod tests {
         let (_, message) =
             field_of(parse_json::<Body>(br#"{"name":"x","stages":[],"nmae":1}"#).unwrap_err());
         assert!(message.contains("nmae"), "{message}");
-    }
-}
-
-/// Path parameters. A malformed id names no record, so it is a 404 problem like any other
-/// unknown id (axum's own rejection would be a plain-text 400).
-pub struct Path<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|_| ApiError::NotFound("record"))
     }
 }
