@@ -594,3 +594,39 @@ async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
         .expect(422);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_commands_on_one_record_are_all_decided_again_on_fresh_state() {
+    let system = TestSystem::start().await;
+    let id = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201)
+        .id();
+    let path = format!("/v1/companies/{id}");
+    let renames = (0..16).map(|index| {
+        let system = &system;
+        let path = path.clone();
+        async move {
+            system
+                .patch(
+                    &system.admin,
+                    &path,
+                    json!({"name": format!("Acme {index}")}),
+                )
+                .await
+        }
+    });
+    let replies = futures::future::join_all(renames).await;
+    let mut versions: Vec<u64> = replies
+        .into_iter()
+        .map(|reply| reply.expect(200).body["version"].as_u64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (2..=17).collect::<Vec<u64>>(),
+        "no lost race became an error"
+    );
+    system.stop().await;
+}

@@ -35,6 +35,39 @@ pub struct Loaded<A: Aggregate> {
     pub position: u64,
 }
 
+/// Commands on one aggregate take turns within this process: a burst of commands on one record
+/// would otherwise all decide on the same version, all but one lose the race, and retry into the
+/// same collision. Striped, so memory stays fixed however many aggregates there are; processes
+/// still race each other, and the store's version check settles that.
+#[derive(Clone)]
+pub struct Turns {
+    stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
+}
+
+const STRIPES: usize = 4096;
+
+impl Turns {
+    pub fn new() -> Turns {
+        Turns {
+            stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
+        }
+    }
+
+    /// Waits for this aggregate's turn; the turn lasts as long as the guard.
+    pub async fn take(&self, stream: &StreamRef) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(stream);
+        let index = usize::try_from(hash % STRIPES as u64).unwrap_or(0);
+        self.stripes[index].lock().await
+    }
+}
+
+impl Default for Turns {
+    fn default() -> Self {
+        Turns::new()
+    }
+}
+
 /// Recently loaded aggregates, so that a command on a long stream reads only the events
 /// appended since (never the whole stream again). Bounded by count; an entry is only ever a
 /// starting point: every load still reads the store from the cached version on.
@@ -232,6 +265,7 @@ pub async fn execute_all<A: Aggregate>(
     commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
 ) -> Result<Committed, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
+    let _turn = api.turns.take(&stream).await;
     let attempt = retrying(api, request, || async {
         let loaded = load::<A>(api, id).await?;
         if !create && !A::exists(&loaded.state) {

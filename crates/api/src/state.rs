@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::ApiSettings;
 use crate::auth::{CallerCache, caller_cache};
-use crate::command::{AggregateCache, aggregate_cache};
+use crate::command::{AggregateCache, Turns, aggregate_cache};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -18,6 +18,7 @@ pub struct ApiState {
     pub projections: projector::ProjectionReader,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
+    pub turns: Turns,
     /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
     pub min_position_wait: Duration,
 }
@@ -37,6 +38,7 @@ impl ApiState {
             projections,
             callers: caller_cache(),
             aggregates: aggregate_cache(),
+            turns: Turns::new(),
             min_position_wait: Duration::from_millis(settings.min_position_wait_ms),
         }
     }

@@ -203,6 +203,7 @@ pub async fn convert_lead(
         deal,
     };
 
+    let _turn = api.turns.take(&StreamRef::new(Lead::STREAM_TYPE, id)).await;
     let attempt = retrying(&api, &request, || async {
         let lead = load::<Lead>(&api, id).await?;
         if !Lead::exists(&lead.state) {
