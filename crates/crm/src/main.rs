@@ -1,6 +1,8 @@
 //! `crm`: the one binary. Reads the settings once, then runs what the command line asks:
 //! every role (`up`), one role (`serve`), the migrations, or the chain verification.
 
+mod demo;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,7 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Every role in one process: migrations, then the API, the relay and the projectors.
+    /// Every role in one process: migrations, then the API, the relay and the projectors; on a
+    /// store without customer records, demo data too (`CRM_DEMO_SEED=false` to start empty).
     Up,
     /// One role alone, for deployments that run the roles apart.
     Serve {
@@ -86,7 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up => {
             crm::migrate(&settings).await?;
-            serve(&settings, &Role::ALL).await
+            up(settings).await
         }
         Command::Serve { role } => {
             let role = match role {
@@ -115,6 +118,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn serve(settings: &Settings, roles: &[Role]) -> anyhow::Result<ExitCode> {
     let application = Application::build(settings, roles).await?;
+    application.run_until_stopped(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every role, and the demo data once the API listens when the store has no records yet.
+async fn up(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    let demo = demo::prepare(&mut settings).await?;
+    let application = Application::build(&settings, &Role::ALL).await?;
+    if let (Some(demo), Some(port)) = (demo, application.api_port()) {
+        let base = demo::base_url(settings.api.listen, port);
+        if demo.token_generated {
+            println!("created the first admin; its token (shown once, keep it):");
+            println!("  {}", demo.admin_token);
+            println!("try:");
+            println!(
+                "  curl -H 'Authorization: Bearer {}' {base}/v1/companies",
+                demo.admin_token
+            );
+        }
+        tokio::spawn(async move {
+            match demo::seed(&base, &demo.admin_token).await {
+                Ok(summary) => println!("demo data: {summary}"),
+                Err(error) => tracing::warn!(error = %format!("{error:#}"), "demo data not seeded"),
+            }
+        });
+    }
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

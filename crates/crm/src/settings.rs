@@ -23,6 +23,21 @@ pub struct Settings {
     pub api: api::ApiSettings,
     pub data: DataSettings,
     pub admin: AdminSettings,
+    pub demo: DemoSettings,
+}
+
+/// `crm up` on a store without customer records seeds demo data through the API (see
+/// `demo.rs`); `CRM_DEMO_SEED=false` starts it empty. Only `up` looks at this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    pub seed: bool,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings { seed: true }
+    }
 }
 
 /// The first admin. `CRM_ADMIN_TOKEN` makes that token the admin's; without it, the first start
@@ -57,7 +72,7 @@ impl Default for DataSettings {
     }
 }
 
-const SECTIONS: [&str; 6] = ["database", "nats", "relay", "api", "data", "admin"];
+const SECTIONS: [&str; 7] = ["database", "nats", "relay", "api", "data", "admin", "demo"];
 
 impl Settings {
     /// Defaults, then `file` if given, then the `CRM_*` variables in `environment`.
@@ -152,10 +167,17 @@ mod tests {
         assert_eq!(settings.database.pool_size, 3);
         assert_eq!(settings.nats.subject_prefix, "acme");
         assert_eq!(settings.data.dir, PathBuf::from("/var/lib/crm"));
+        assert!(settings.demo.seed, "up seeds demo data unless told not to");
         assert_eq!(
             settings.nats.stream, "CRM",
             "untouched settings keep their defaults"
         );
+    }
+
+    #[test]
+    fn demo_data_can_be_switched_off() {
+        let settings = Settings::load(None, env(&[("CRM_DEMO_SEED", "false")])).expect("loads");
+        assert!(!settings.demo.seed);
     }
 
     #[test]
