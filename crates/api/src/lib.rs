@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use operations::OperationsState;
 pub use state::ApiState;
-pub use v1::users::bootstrap_admin;
+pub use v1::users::{add_user, bootstrap_admin};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -188,6 +188,19 @@ impl Application {
         outcome
     }
 
+    /// The API's state without serving it, for commands run from the command line.
+    pub async fn api_state(settings: &Settings) -> anyhow::Result<api::ApiState> {
+        let pool = eventstore::connect(&settings.database).await?;
+        let read_models = projector::connect(&settings.database).await?;
+        Ok(api::ApiState::new(
+            &settings.api,
+            eventstore::Appender::start(pool.clone(), settings.database.batch_max),
+            eventstore::Reader::new(pool),
+            read_models.clone(),
+            projector::ProjectionReader::new(read_models),
+        ))
+    }
+
     /// Rebuilds one read model from the first event beside the live one, then swaps it in.
     pub async fn rebuild(
         settings: &Settings,

@@ -42,12 +42,30 @@ enum Command {
     },
     /// Applies the database migrations, then exits.
     Migrate,
+    /// Users of the API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Recomputes the hash chain and checks the signed checkpoints: prints `ok` and the count,
     /// or the first broken position (and exits with status 1).
     Verify {
         /// Start from the latest checkpoint whose signature verifies, instead of position 1.
         #[arg(long)]
         from_checkpoint: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Creates a user and prints its first token (shown once).
+    Add {
+        username: String,
+        /// admin, manager, sales, support, marketing, analyst, auditor or service.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        team: Option<String>,
     },
 }
 
@@ -113,6 +131,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { from_checkpoint } => verify(&settings, from_checkpoint).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    team,
+                },
+        } => {
+            crm::migrate(&settings).await?;
+            let api = Application::api_state(&settings).await?;
+            let (id, token) = api::add_user(&api, &username, &role, team.as_deref())
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}{}", field_errors(&error)))?;
+            println!("created user {username} ({id}); its token (shown once, keep it):");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -158,6 +193,17 @@ async fn verify(settings: &Settings, from_checkpoint: bool) -> anyhow::Result<Ex
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The fields a refused request named, for the command line.
+fn field_errors(error: &api::problem::ApiError) -> String {
+    match error {
+        api::problem::ApiError::Invalid(errors) => errors
+            .iter()
+            .map(|error| format!("; {}: {}", error.field, error.message))
+            .collect(),
+        _ => String::new(),
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -374,3 +374,70 @@ async fn bad_settings_are_errors_that_name_the_setting() {
         text(&foreign.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_add_prints_a_token_that_authenticates_and_refuses_a_taken_name() {
+    let system = System::new().await;
+    let added = system.run(&["user", "add", "sally", "--role", "sales", "--team", "north"]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let token = text(&added.stdout)
+        .lines()
+        .last()
+        .expect("the token line")
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("crm_"), "{token}");
+
+    let taken = system.run(&["user", "add", "sally", "--role", "sales"]);
+    assert!(!taken.status.success());
+    assert!(
+        text(&taken.stderr).contains("taken"),
+        "{}",
+        text(&taken.stderr)
+    );
+    let bad_role = system.run(&["user", "add", "bob", "--role", "wizard"]);
+    assert!(!bad_role.status.success());
+    assert!(
+        text(&bad_role.stderr).contains("role"),
+        "{}",
+        text(&bad_role.stderr)
+    );
+
+    let port = testkit::free_port();
+    let mut api = system.crm(&["serve", "api"]);
+    api.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"));
+    let mut api = api
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("crm serve api starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        if let Ok(answer) = http_post_with_token(port, "/v1/companies", &token).await {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the api answers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    kill(&mut api);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
+
+/// Creates a company named "Acme" with `token`.
+async fn http_post_with_token(port: u16, path: &str, token: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    socket
+        .write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+                 authorization: Bearer {token}\r\ncontent-type: application/json\r\n\
+                 content-length: 15\r\n\r\n{{\"name\":\"Acme\"}}"
+            )
+            .as_bytes(),
+        )
+        .await?;
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await?;
+    Ok(response)
+}

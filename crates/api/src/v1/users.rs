@@ -199,3 +199,27 @@ pub async fn bootstrap_admin(
         }
     }
 }
+
+/// Creates a user as the system (for `crm user add`), returning its id and its first token.
+pub async fn add_user(
+    api: &ApiState,
+    username: &str,
+    role: &str,
+    team: Option<&str>,
+) -> Result<(Uuid, String), ApiError> {
+    let system = Caller::system();
+    let request = CommandRequest::new(&system, IfMatch(None), IdempotencyKey(None), "", &[]);
+    let new = NewUser {
+        id: Uuid::now_v7(),
+        username: Username::parse(username).map_err(|error| error.within("username"))?,
+        role: role
+            .parse()
+            .map_err(|error: domain::DomainError| error.within("role"))?,
+        team: team
+            .map(Team::parse)
+            .transpose()
+            .map_err(|error| error.within("team"))?,
+    };
+    let (token, _) = create_user(api, &request, new.clone(), None).await?;
+    Ok((new.id, token))
+}
