@@ -87,6 +87,21 @@ struct Cached<S> {
     position: u64,
 }
 
+/// Whether the record exists. A record once created never stops existing (archiving keeps it),
+/// so a cached state that exists answers without reading the store.
+pub async fn exists<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<bool, ApiError> {
+    let stream = StreamRef::new(A::STREAM_TYPE, id);
+    let cached = api
+        .aggregates
+        .get(&stream)
+        .await
+        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok());
+    if cached.is_some_and(|cached| A::exists(&cached.state)) {
+        return Ok(true);
+    }
+    Ok(A::exists(&load::<A>(api, id).await?.state))
+}
+
 /// Folds one stream's stored events into its state, starting from the cached state if any.
 pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
@@ -266,8 +281,20 @@ pub async fn execute_all<A: Aggregate>(
 ) -> Result<Committed, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
     let _turn = api.turns.take(&stream).await;
+    // A new record's id was just made here, so its stream cannot exist: the first attempt
+    // decides on the empty state without reading it (the store's "no stream" check still
+    // holds); a retry reads it.
+    let first_attempt = std::sync::atomic::AtomicBool::new(true);
     let attempt = retrying(api, request, || async {
-        let loaded = load::<A>(api, id).await?;
+        let loaded = if create && first_attempt.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            Loaded {
+                state: A::State::default(),
+                version: 0,
+                position: 0,
+            }
+        } else {
+            load::<A>(api, id).await?
+        };
         if !create && !A::exists(&loaded.state) {
             return Err(ApiError::NotFound(A::STREAM_TYPE));
         }

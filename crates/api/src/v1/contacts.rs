@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
+use super::{allowed_for, ensure_linked, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
@@ -73,7 +73,7 @@ pub async fn create(
     caller.require(allowed_for(Collection::Contacts))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/contacts", &raw);
     if let Some(company_id) = body.company_id {
-        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
     let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
@@ -107,7 +107,7 @@ pub async fn change(
     let route = format!("PATCH /v1/contacts/{id}");
     let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
     if let Patch::Set(company_id) = body.company_id {
-        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
     if let Patch::Set(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, ensure_user, owner_and_team};
+use super::{allowed_for, ensure_exists, ensure_linked, ensure_user, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute, execute_all, load};
 use crate::problem::ApiError;
@@ -82,10 +82,10 @@ pub async fn open(
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/deals", &raw);
     let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
     if let Some(company_id) = body.company_id {
-        ensure_exists::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
     if let Some(contact_id) = body.contact_id {
-        ensure_exists::<Contact>(&api, contact_id, "contact_id").await?;
+        ensure_linked::<Contact>(&api, contact_id, "contact_id").await?;
     }
     let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, owner_and_team};
+use super::{allowed_for, ensure_exists, ensure_linked, owner_and_team};
 use crate::auth::Caller;
 use crate::command::{
     Attempt, CommandRequest, Committed, conflict_or, execute, load, new_events, retrying,
@@ -170,7 +170,7 @@ pub async fn convert_lead(
             ));
         }
         (Some(company_id), None) => {
-            ensure_exists::<Company>(&api, company_id, "company_id").await?;
+            ensure_linked::<Company>(&api, company_id, "company_id").await?;
             Some(CompanyLink::Existing(company_id))
         }
         (None, Some(new)) => Some(CompanyLink::New {

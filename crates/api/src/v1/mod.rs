@@ -137,6 +137,23 @@ pub(crate) async fn ensure_exists<A: Aggregate>(
     }
 }
 
+/// Refuses an id that names no record of `A` (a pure existence check, answered from the
+/// aggregate cache when it can).
+pub(crate) async fn ensure_linked<A: Aggregate>(
+    api: &ApiState,
+    id: Uuid,
+    field: &str,
+) -> Result<(), ApiError> {
+    if crate::command::exists::<A>(api, id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("no such {}", A::STREAM_TYPE),
+        ))
+    }
+}
+
 /// Refuses an id that names no user.
 pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result<(), ApiError> {
     let user = load::<User>(api, id).await?;

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, ensure_user};
+use super::{allowed_for, ensure_linked, ensure_user};
 use crate::auth::Caller;
 use crate::command::{CommandRequest, Committed, execute};
 use crate::problem::ApiError;
@@ -32,13 +32,13 @@ struct Links {
 
 async fn check_links(api: &ApiState, links: Links) -> Result<(), ApiError> {
     if let Some(id) = links.contact_id {
-        ensure_exists::<Contact>(api, id, "contact_id").await?;
+        ensure_linked::<Contact>(api, id, "contact_id").await?;
     }
     if let Some(id) = links.company_id {
-        ensure_exists::<Company>(api, id, "company_id").await?;
+        ensure_linked::<Company>(api, id, "company_id").await?;
     }
     if let Some(id) = links.deal_id {
-        ensure_exists::<Deal>(api, id, "deal_id").await?;
+        ensure_linked::<Deal>(api, id, "deal_id").await?;
     }
     Ok(())
 }
@@ -209,7 +209,7 @@ pub async fn open_case(
 ) -> Result<Committed, ApiError> {
     caller.require(allowed_for(Collection::Cases))?;
     let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/cases", &raw);
-    ensure_exists::<Contact>(&api, body.contact_id, "contact_id").await?;
+    ensure_linked::<Contact>(&api, body.contact_id, "contact_id").await?;
     if let Some(assignee) = body.assignee_id {
         ensure_user(&api, assignee, "assignee_id").await?;
     }
