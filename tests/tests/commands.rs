@@ -630,3 +630,126 @@ async fn concurrent_commands_on_one_record_are_all_decided_again_on_fresh_state(
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_remaining_routes_work_on_their_happy_path_and_refuse_what_no_longer_holds() {
+    let system = TestSystem::start().await;
+    let admin = &system.admin;
+
+    // Leads: qualify, disqualify, and a disqualified lead takes no conversion.
+    let lead = system
+        .post(
+            admin,
+            "/v1/leads",
+            json!({"name": "Grace Hopper", "source": "event"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(admin, &format!("/v1/leads/{lead}/qualify"), json!({}))
+        .await
+        .expect(200);
+    system
+        .post(
+            admin,
+            &format!("/v1/leads/{lead}/disqualify"),
+            json!({"reason": "no budget"}),
+        )
+        .await
+        .expect(200);
+    system
+        .post(admin, &format!("/v1/leads/{lead}/convert"), json!({}))
+        .await
+        .expect(409);
+
+    // Pipelines: add a stage, reorder, and refuse a reorder that drops a key.
+    let pipeline = pipeline(&system).await;
+    system
+        .post(
+            admin,
+            &format!("/v1/pipelines/{pipeline}/stages"),
+            json!({"key": "won_soon", "name": "Won soon", "probability": 95}),
+        )
+        .await
+        .expect(200);
+    let order = format!("/v1/pipelines/{pipeline}/stages/order");
+    system
+        .post(
+            admin,
+            &order,
+            json!({"keys": ["won_soon", "negotiation", "proposal", "lead"]}),
+        )
+        .await
+        .expect(200);
+    system
+        .post(admin, &order, json!({"keys": ["lead"]}))
+        .await
+        .expect(422);
+
+    // Contacts: PATCH moves a contact between companies and clears its e-mails.
+    let acme = system
+        .post(admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201)
+        .id();
+    let contact = system
+        .post(
+            admin,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "L", "email": "ada@example.com"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let moved = system
+        .patch(
+            admin,
+            &format!("/v1/contacts/{contact}"),
+            json!({"company_id": acme, "email": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(moved.body["version"], 3, "moved, e-mails changed");
+
+    // Deals: one PATCH of several fields is one change; the currency stays.
+    let deal = system
+        .post(
+            admin,
+            "/v1/deals",
+            json!({"title": "T", "pipeline_id": pipeline, "stage": "lead",
+              "amount": {"amount_minor": 100, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let patched = system
+        .patch(
+            admin,
+            &format!("/v1/deals/{deal}"),
+            json!({"title": "Bigger", "amount": {"amount_minor": 900, "currency": "EUR"},
+               "expected_close_on": "2027-03-31"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(patched.body["version"], 4);
+
+    // Activities: a scheduled meeting is completed once.
+    let meeting = system
+        .post(
+            admin,
+            "/v1/activities",
+            json!({"kind": "meeting", "subject": "Demo",
+              "occurred_at": "2099-01-01T10:00:00Z", "deal_id": deal}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let complete = format!("/v1/activities/{meeting}/complete");
+    system
+        .post(admin, &complete, json!({"occurred_at": "2026-01-01T10:00:00Z", "outcome": "went well", "duration_minutes": 45}))
+        .await
+        .expect(200);
+    system.post(admin, &complete, json!({})).await.expect(409);
+    system.stop().await;
+}
