@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::problem::ApiError;
+
 use crate::request::{IdempotencyKey, IfMatch};
 use crate::state::ApiState;
 
@@ -140,6 +141,48 @@ pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, A
         api.aggregates.insert(stream, Arc::new(entry)).await;
     }
     Ok(loaded)
+}
+
+/// Everything a command handler takes from a request besides its body: who calls, `If-Match`,
+/// `Idempotency-Key`, and the route as the client named it (part of the idempotency fingerprint).
+pub struct CommandMeta {
+    pub caller: Caller,
+    pub if_match: IfMatch,
+    pub key: IdempotencyKey,
+    pub route: String,
+}
+
+impl axum::extract::FromRequestParts<ApiState> for CommandMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        api: &ApiState,
+    ) -> Result<CommandMeta, ApiError> {
+        let caller = Caller::from_request_parts(parts, api).await?;
+        let if_match = IfMatch::from_request_parts(parts, api).await?;
+        let key = IdempotencyKey::from_request_parts(parts, api).await?;
+        let route = format!("{} {}", parts.method, parts.uri.path());
+        Ok(CommandMeta {
+            caller,
+            if_match,
+            key,
+            route,
+        })
+    }
+}
+
+impl CommandMeta {
+    /// The command request for a body the client sent (`&[]` for none).
+    pub fn request(&self, body: &[u8]) -> CommandRequest<'_> {
+        CommandRequest::new(
+            &self.caller,
+            self.if_match,
+            self.key.clone(),
+            &self.route,
+            body,
+        )
+    }
 }
 
 /// What the client sent with a command besides its body.
@@ -298,7 +341,7 @@ pub async fn execute_all<A: Aggregate>(
         if !create && !A::exists(&loaded.state) {
             return Err(ApiError::NotFound(A::STREAM_TYPE));
         }
-        if let Some(expected) = request.if_match.0
+        if let Some(expected) = request.if_match.0.filter(|_| !create)
             && expected != loaded.version
         {
             return Err(ApiError::PreconditionFailed {

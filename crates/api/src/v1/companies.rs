@@ -9,10 +9,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{allowed_for, ensure_user, owner_and_team};
-use crate::auth::Caller;
-use crate::command::{CommandRequest, Committed, execute};
+use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
@@ -51,13 +50,12 @@ pub struct ChangeCompany {
 
 pub async fn create(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateCompany>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Companies))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/companies", &raw);
-    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    meta.caller.require(allowed_for(Collection::Companies))?;
+    let request = meta.request(&raw);
+    let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
     let new = NewCompany {
         id,
@@ -77,15 +75,12 @@ pub async fn create(
 
 pub async fn change(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeCompany>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Companies))?;
-    let route = format!("PATCH /v1/companies/{id}");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Companies))?;
+    let request = meta.request(&raw);
     if let Patch::Set(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;
     }

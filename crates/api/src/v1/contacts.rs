@@ -10,10 +10,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{allowed_for, ensure_linked, ensure_user, owner_and_team};
-use crate::auth::Caller;
-use crate::command::{CommandRequest, Committed, execute};
+use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
@@ -66,16 +65,15 @@ pub struct ChangeContact {
 
 pub async fn create(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateContact>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Contacts))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/contacts", &raw);
+    meta.caller.require(allowed_for(Collection::Contacts))?;
+    let request = meta.request(&raw);
     if let Some(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
-    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
     let new = NewContact {
         id,
@@ -97,15 +95,12 @@ pub async fn create(
 
 pub async fn change(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeContact>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Contacts))?;
-    let route = format!("PATCH /v1/contacts/{id}");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Contacts))?;
+    let request = meta.request(&raw);
     if let Patch::Set(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }

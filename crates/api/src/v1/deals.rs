@@ -13,10 +13,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{allowed_for, ensure_exists, ensure_linked, ensure_user, owner_and_team};
-use crate::auth::Caller;
-use crate::command::{CommandRequest, Committed, execute, execute_all, load};
+use crate::command::{CommandMeta, Committed, execute, execute_all, load};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
@@ -74,12 +73,11 @@ async fn stages_of(
 
 pub async fn open(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<OpenDeal>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/deals", &raw);
+    meta.caller.require(allowed_for(Collection::Deals))?;
+    let request = meta.request(&raw);
     let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
     if let Some(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
@@ -87,7 +85,7 @@ pub async fn open(
     if let Some(contact_id) = body.contact_id {
         ensure_linked::<Contact>(&api, contact_id, "contact_id").await?;
     }
-    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
     let new = NewDeal {
         id,
@@ -109,15 +107,12 @@ pub async fn open(
 
 pub async fn change(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeDeal>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
-    let route = format!("PATCH /v1/deals/{id}");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Deals))?;
+    let request = meta.request(&raw);
     if let Some(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;
     }
@@ -150,15 +145,12 @@ pub async fn change(
 
 pub async fn move_stage(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<MoveStage>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
-    let route = format!("POST /v1/deals/{id}/stage");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Deals))?;
+    let request = meta.request(&raw);
     let deal = load::<Deal>(&api, id).await?;
     let pipeline_id = deal
         .state
@@ -177,16 +169,13 @@ pub async fn move_stage(
 
 pub async fn won(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
+    meta.caller.require(allowed_for(Collection::Deals))?;
     let reason = body.reason;
-    let route = format!("POST /v1/deals/{id}/won");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    let request = meta.request(&raw);
     execute::<Deal>(&api, &request, id, false, |_| {
         Ok(Command::Win {
             reason: reason.clone(),
@@ -197,16 +186,13 @@ pub async fn won(
 
 pub async fn lost(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
+    meta.caller.require(allowed_for(Collection::Deals))?;
     let reason = body.reason;
-    let route = format!("POST /v1/deals/{id}/lost");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    let request = meta.request(&raw);
     execute::<Deal>(&api, &request, id, false, |_| {
         Ok(Command::Lose {
             reason: reason.clone(),
@@ -217,13 +203,10 @@ pub async fn lost(
 
 pub async fn reopen(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Deals))?;
-    let route = format!("POST /v1/deals/{id}/reopen");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    meta.caller.require(allowed_for(Collection::Deals))?;
+    let request = meta.request(&[]);
     execute::<Deal>(&api, &request, id, false, |_| Ok(Command::Reopen)).await
 }

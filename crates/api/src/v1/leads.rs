@@ -20,13 +20,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{allowed_for, ensure_exists, ensure_linked, owner_and_team};
-use crate::auth::Caller;
 use crate::command::{
-    Attempt, CommandRequest, Committed, conflict_or, execute, load, new_events, retrying,
+    Attempt, CommandMeta, Committed, conflict_or, execute, load, new_events, retrying,
     with_position,
 };
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
@@ -93,13 +92,12 @@ pub struct Converted {
 
 pub async fn capture(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CaptureLead>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Leads))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/leads", &raw);
-    let (owner_id, team) = owner_and_team(&api, &caller, body.owner_id, body.team).await?;
+    meta.caller.require(allowed_for(Collection::Leads))?;
+    let request = meta.request(&raw);
+    let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
     let new = NewLead {
         id,
@@ -120,28 +118,22 @@ pub async fn capture(
 
 pub async fn qualify(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Leads))?;
-    let route = format!("POST /v1/leads/{id}/qualify");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    meta.caller.require(allowed_for(Collection::Leads))?;
+    let request = meta.request(&[]);
     execute::<Lead>(&api, &request, id, false, |_| Ok(Command::Qualify)).await
 }
 
 pub async fn disqualify(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<Disqualify>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Leads))?;
-    let route = format!("POST /v1/leads/{id}/disqualify");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Leads))?;
+    let request = meta.request(&raw);
     execute::<Lead>(&api, &request, id, false, |_| {
         Ok(Command::Disqualify {
             reason: body.reason.clone(),
@@ -152,15 +144,12 @@ pub async fn disqualify(
 
 pub async fn convert_lead(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ConvertLead>,
 ) -> Result<Response, ApiError> {
-    caller.require(allowed_for(Collection::Leads))?;
-    let route = format!("POST /v1/leads/{id}/convert");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Leads))?;
+    let request = meta.request(&raw);
     let linked_company = body.company_id;
     let company = match (body.company_id, body.company) {
         (Some(_), Some(_)) => {

@@ -8,10 +8,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::DEFINE_PIPELINES;
-use crate::auth::Caller;
-use crate::command::{CommandRequest, Committed, execute};
+use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, MinPosition, Path};
+use crate::request::{JsonBody, MinPosition, Path};
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -40,12 +39,11 @@ pub struct ReorderStages {
 
 pub async fn create(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreatePipeline>,
 ) -> Result<Committed, ApiError> {
-    caller.require(DEFINE_PIPELINES)?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/pipelines", &raw);
+    meta.caller.require(DEFINE_PIPELINES)?;
+    let request = meta.request(&raw);
     let id = Uuid::now_v7();
     let new = NewPipeline {
         id,
@@ -60,15 +58,12 @@ pub async fn create(
 
 pub async fn add_stage(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<AddStage>,
 ) -> Result<Committed, ApiError> {
-    caller.require(DEFINE_PIPELINES)?;
-    let route = format!("POST /v1/pipelines/{id}/stages");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(DEFINE_PIPELINES)?;
+    let request = meta.request(&raw);
     execute::<Pipeline>(&api, &request, id, false, |_| {
         Ok(Command::AddStage {
             stage: Stage {
@@ -84,15 +79,12 @@ pub async fn add_stage(
 
 pub async fn reorder_stages(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ReorderStages>,
 ) -> Result<Committed, ApiError> {
-    caller.require(DEFINE_PIPELINES)?;
-    let route = format!("POST /v1/pipelines/{id}/stages/order");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(DEFINE_PIPELINES)?;
+    let request = meta.request(&raw);
     execute::<Pipeline>(&api, &request, id, false, |_| {
         Ok(Command::ReorderStages {
             keys: body.keys.clone(),
@@ -105,16 +97,13 @@ pub async fn reorder_stages(
 /// least as fresh as the caller's own writes when `X-Crm-Min-Position` is given).
 pub async fn remove_stage(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path((id, key)): Path<(Uuid, String)>,
-    if_match: IfMatch,
-    idempotency: IdempotencyKey,
     min_position: MinPosition,
 ) -> Result<Committed, ApiError> {
-    caller.require(DEFINE_PIPELINES)?;
+    meta.caller.require(DEFINE_PIPELINES)?;
     let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
-    let route = format!("DELETE /v1/pipelines/{id}/stages/{}", key.as_str());
-    let request = CommandRequest::new(&caller, if_match, idempotency, &route, &[]);
+    let request = meta.request(&[]);
     let schema = super::reads::live_schema(&api, min_position).await?;
     let in_use = api
         .records

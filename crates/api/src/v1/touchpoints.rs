@@ -15,10 +15,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{allowed_for, ensure_linked, ensure_user};
-use crate::auth::Caller;
-use crate::command::{CommandRequest, Committed, execute};
+use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
 use records::Collection;
 
@@ -69,12 +68,11 @@ pub struct CompleteActivity {
 
 pub async fn record_activity(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<RecordActivity>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Activities))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/activities", &raw);
+    meta.caller.require(allowed_for(Collection::Activities))?;
+    let request = meta.request(&raw);
     check_links(
         &api,
         Links {
@@ -106,15 +104,12 @@ pub async fn record_activity(
 
 pub async fn complete_activity(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<CompleteActivity>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Activities))?;
-    let route = format!("POST /v1/activities/{id}/complete");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Activities))?;
+    let request = meta.request(&raw);
     execute::<Activity>(&api, &request, id, false, |_| {
         Ok(activity::Command::Complete {
             occurred_at: body.occurred_at,
@@ -139,12 +134,11 @@ pub struct CreateTask {
 
 pub async fn create_task(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateTask>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Tasks))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/tasks", &raw);
+    meta.caller.require(allowed_for(Collection::Tasks))?;
+    let request = meta.request(&raw);
     ensure_user(&api, body.assignee_id, "assignee_id").await?;
     check_links(
         &api,
@@ -174,14 +168,11 @@ pub async fn create_task(
 
 pub async fn complete_task(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Tasks))?;
-    let route = format!("POST /v1/tasks/{id}/complete");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &[]);
+    meta.caller.require(allowed_for(Collection::Tasks))?;
+    let request = meta.request(&[]);
     execute::<Task>(&api, &request, id, false, |_| Ok(task::Command::Complete)).await
 }
 
@@ -203,12 +194,11 @@ pub struct ChangeCaseStatus {
 
 pub async fn open_case(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<OpenCase>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Cases))?;
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/cases", &raw);
+    meta.caller.require(allowed_for(Collection::Cases))?;
+    let request = meta.request(&raw);
     ensure_linked::<Contact>(&api, body.contact_id, "contact_id").await?;
     if let Some(assignee) = body.assignee_id {
         ensure_user(&api, assignee, "assignee_id").await?;
@@ -230,15 +220,12 @@ pub async fn open_case(
 
 pub async fn change_case_status(
     State(api): State<ApiState>,
-    caller: Caller,
+    meta: CommandMeta,
     Path(id): Path<Uuid>,
-    if_match: IfMatch,
-    key: IdempotencyKey,
     JsonBody { value: body, raw }: JsonBody<ChangeCaseStatus>,
 ) -> Result<Committed, ApiError> {
-    caller.require(allowed_for(Collection::Cases))?;
-    let route = format!("POST /v1/cases/{id}/status");
-    let request = CommandRequest::new(&caller, if_match, key, &route, &raw);
+    meta.caller.require(allowed_for(Collection::Cases))?;
+    let request = meta.request(&raw);
     execute::<Case>(&api, &request, id, false, |_| {
         Ok(case::Command::ChangeStatus {
             status: body.status,
