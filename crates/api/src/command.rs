@@ -88,15 +88,17 @@ struct Cached<S> {
     position: u64,
 }
 
+async fn cached<A: Aggregate>(api: &ApiState, stream: &StreamRef) -> Option<Arc<Cached<A::State>>> {
+    api.aggregates
+        .get(stream)
+        .await
+        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok())
+}
+
 /// Whether the record exists. A record once created never stops existing (archiving keeps it),
 /// so a cached state that exists answers without reading the store.
 pub async fn exists<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<bool, ApiError> {
-    let stream = StreamRef::new(A::STREAM_TYPE, id);
-    let cached = api
-        .aggregates
-        .get(&stream)
-        .await
-        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok());
+    let cached = cached::<A>(api, &StreamRef::new(A::STREAM_TYPE, id)).await;
     if cached.is_some_and(|cached| A::exists(&cached.state)) {
         return Ok(true);
     }
@@ -106,11 +108,7 @@ pub async fn exists<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<bool, ApiE
 /// Folds one stream's stored events into its state, starting from the cached state if any.
 pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
-    let cached = api
-        .aggregates
-        .get(&stream)
-        .await
-        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok());
+    let cached = cached::<A>(api, &stream).await;
     let mut loaded: Loaded<A> = match &cached {
         Some(cached) => Loaded {
             state: cached.state.clone(),
@@ -212,6 +210,16 @@ impl<'a> CommandRequest<'a> {
             caller,
             if_match,
             idempotency,
+        }
+    }
+
+    /// Refuses the command when `If-Match` named another version than the record's.
+    pub fn check_version(&self, current: u64) -> Result<(), ApiError> {
+        match self.if_match.0 {
+            Some(expected) if expected != current => {
+                Err(ApiError::PreconditionFailed { expected, current })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -341,13 +349,8 @@ pub async fn execute_all<A: Aggregate>(
         if !create && !A::exists(&loaded.state) {
             return Err(ApiError::NotFound(A::STREAM_TYPE));
         }
-        if let Some(expected) = request.if_match.0.filter(|_| !create)
-            && expected != loaded.version
-        {
-            return Err(ApiError::PreconditionFailed {
-                expected,
-                current: loaded.version,
-            });
+        if !create {
+            request.check_version(loaded.version)?;
         }
         let context = request.context();
         let mut state = loaded.state.clone();

@@ -50,11 +50,26 @@ pub struct Application {
 }
 
 /// Shown once, on the first start of an empty store: the token only exists in this output.
-fn announce_admin(token: &str, listen: std::net::SocketAddr) {
+pub fn announce_admin(token: &str, base_url: &str) {
     println!("created the first admin; its token (shown once, keep it):");
     println!("  {token}");
     println!("try:");
-    println!("  curl -H 'Authorization: Bearer {token}' http://{listen}/v1/companies");
+    println!("  curl -H 'Authorization: Bearer {token}' {base_url}/v1/companies");
+}
+
+/// The API's state over the store's pool (appends, aggregates) and the read models' pool.
+fn api_state(
+    settings: &Settings,
+    pool: &deadpool_postgres::Pool,
+    read_models: &deadpool_postgres::Pool,
+) -> api::ApiState {
+    api::ApiState::new(
+        &settings.api,
+        eventstore::Appender::start(pool.clone(), settings.database.batch_max),
+        eventstore::Reader::new(pool.clone()),
+        read_models.clone(),
+        projector::ProjectionReader::new(read_models.clone()),
+    )
 }
 
 impl Application {
@@ -69,26 +84,17 @@ impl Application {
         let mut started: Vec<StartRole> = Vec::new();
 
         let api = if roles.contains(&Role::Api) {
-            let reader = eventstore::Reader::new(pool.clone());
-            let projections = projector::ProjectionReader::new(read_models.clone());
+            let state = api_state(settings, &pool, &read_models);
             let operations = api::OperationsState {
-                reader: reader.clone(),
+                reader: state.reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
-                projections: projections.clone(),
+                projections: state.projections.clone(),
             };
-            let appender = eventstore::Appender::start(pool.clone(), settings.database.batch_max);
-            let state = api::ApiState::new(
-                &settings.api,
-                appender,
-                reader,
-                read_models.clone(),
-                projections,
-            );
             if let Some(token) = api::bootstrap_admin(&state, settings.admin.token.clone())
                 .await
                 .context("creating the first admin")?
             {
-                announce_admin(&token, settings.api.listen);
+                announce_admin(&token, &format!("http://{}", settings.api.listen));
             }
             let listener = TcpListener::bind(settings.api.listen)
                 .await
@@ -192,13 +198,7 @@ impl Application {
     pub async fn api_state(settings: &Settings) -> anyhow::Result<api::ApiState> {
         let pool = eventstore::connect(&settings.database).await?;
         let read_models = projector::connect(&settings.database).await?;
-        Ok(api::ApiState::new(
-            &settings.api,
-            eventstore::Appender::start(pool.clone(), settings.database.batch_max),
-            eventstore::Reader::new(pool),
-            read_models.clone(),
-            projector::ProjectionReader::new(read_models),
-        ))
+        Ok(api_state(settings, &pool, &read_models))
     }
 
     /// Rebuilds one read model from the first event beside the live one, then swaps it in.

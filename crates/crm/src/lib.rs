@@ -5,7 +5,7 @@
 mod application;
 pub mod settings;
 
-pub use application::{Application, ProjectionName, Role};
+pub use application::{Application, ProjectionName, Role, announce_admin};
 pub use settings::Settings;
 
 /// Every migration the system needs: the event store's, then the read models' registry.

@@ -164,13 +164,7 @@ async fn up(mut settings: Settings) -> anyhow::Result<ExitCode> {
     if let (Some(demo), Some(port)) = (demo, application.api_port()) {
         let base = demo::base_url(settings.api.listen, port);
         if demo.token_generated {
-            println!("created the first admin; its token (shown once, keep it):");
-            println!("  {}", demo.admin_token);
-            println!("try:");
-            println!(
-                "  curl -H 'Authorization: Bearer {}' {base}/v1/companies",
-                demo.admin_token
-            );
+            crm::announce_admin(&demo.admin_token, &base);
         }
         tokio::spawn(async move {
             match demo::seed(&base, &demo.admin_token).await {

@@ -198,14 +198,7 @@ pub async fn convert_lead(
         if !Lead::exists(&lead.state) {
             return Err(ApiError::NotFound("lead"));
         }
-        if let Some(expected) = request.if_match.0
-            && expected != lead.version
-        {
-            return Err(ApiError::PreconditionFailed {
-                expected,
-                current: lead.version,
-            });
-        }
+        request.check_version(lead.version)?;
         let decided = convert(&lead.state, conversion.clone(), &request.context())?;
         let mut streams = vec![
             StreamAppend::events(
