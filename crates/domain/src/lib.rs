@@ -17,6 +17,7 @@ mod patch;
 #[cfg(test)]
 mod testing;
 
+pub mod access;
 pub mod activity;
 pub mod case;
 pub mod company;

@@ -211,11 +211,13 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// The public CloudEvents type, `crm.<aggregate>.<event>.v<N>`.
+    /// The public CloudEvents type: `crm.<aggregate>.<event>.v<N>` for a domain event,
+    /// `crm.access.<event>.v<N>` for a record access (one contract whatever the record read).
     pub fn public_type(&self) -> String {
-        format!(
-            "crm.{}.{}.v{}",
-            self.stream.stream_type, self.event_type, self.schema_version
-        )
+        let family = match self.category {
+            Category::Events => self.stream.stream_type.as_str(),
+            Category::Access => "access",
+        };
+        format!("crm.{family}.{}.v{}", self.event_type, self.schema_version)
     }
 }

@@ -1,0 +1,104 @@
+//! The rules every organisation starts from, written out as a table so that a reviewer can check
+//! them against the API's promise ("a `sales` user sees and changes only records that they or their
+//! team own") in one read. A settings file overrides any cell; a cell not listed here is `none`.
+
+use crate::policy::Grant;
+use crate::{Reach, Resource, Role};
+
+use Resource::{
+    Activities, Audit, Cases, Companies, Contacts, Deals, Events, History, Leads, Pipelines,
+    Reports, Tasks, Users,
+};
+
+/// Read and write every record.
+const ALL: Grant = Grant::both(Reach::All);
+/// Read and write the records of one's team (and records linked to them).
+const TEAM: Grant = Grant::both(Reach::Team);
+/// Read everything, change nothing.
+const READ_ALL: Grant = Grant {
+    read: Reach::All,
+    write: Reach::None,
+};
+
+/// Each role's grants. Pipelines are readable by every role that reads deals (the policy also
+/// enforces that), and written by admins and managers only; users are the admins' alone.
+pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
+    (
+        Role::Admin,
+        &[
+            (Companies, ALL),
+            (Contacts, ALL),
+            (Leads, ALL),
+            (Pipelines, ALL),
+            (Deals, ALL),
+            (Activities, ALL),
+            (Tasks, ALL),
+            (Cases, ALL),
+            (History, ALL),
+            (Reports, ALL),
+            (Events, ALL),
+            (Audit, ALL),
+            (Users, ALL),
+        ],
+    ),
+    (
+        Role::Manager,
+        &[
+            (Companies, TEAM),
+            (Contacts, TEAM),
+            (Leads, TEAM),
+            (Pipelines, ALL),
+            (Deals, TEAM),
+            (Activities, TEAM),
+            (Tasks, TEAM),
+            (Cases, TEAM),
+        ],
+    ),
+    (
+        Role::Sales,
+        &[
+            (Companies, TEAM),
+            (Contacts, TEAM),
+            (Leads, TEAM),
+            (Pipelines, READ_ALL),
+            (Deals, TEAM),
+            (Activities, TEAM),
+            (Tasks, TEAM),
+            (Cases, TEAM),
+        ],
+    ),
+    (
+        Role::Support,
+        &[
+            (Companies, ALL),
+            (Contacts, ALL),
+            (Activities, ALL),
+            (Tasks, ALL),
+            (Cases, ALL),
+        ],
+    ),
+    (Role::Marketing, &[(Contacts, ALL), (Leads, ALL)]),
+    (
+        Role::Analyst,
+        &[(History, READ_ALL), (Reports, READ_ALL), (Events, READ_ALL)],
+    ),
+    (Role::Auditor, &[(Events, READ_ALL), (Audit, READ_ALL)]),
+    // A service token is then capped by its scopes: it reaches exactly what they name.
+    (
+        Role::Service,
+        &[
+            (Companies, ALL),
+            (Contacts, ALL),
+            (Leads, ALL),
+            (Pipelines, READ_ALL),
+            (Deals, ALL),
+            (Activities, ALL),
+            (Tasks, ALL),
+            (Cases, ALL),
+            (History, READ_ALL),
+            (Reports, READ_ALL),
+            (Events, READ_ALL),
+            (Audit, READ_ALL),
+        ],
+    ),
+];
