@@ -130,12 +130,14 @@ async fn main() -> anyhow::Result<()> {
         reader,
         read_models,
         projections,
+        policy::Policy::default(),
     );
     let caller = Caller {
         user_id: Uuid::now_v7(),
         username: "bench".to_owned(),
         role: Role::Admin,
         team: None,
+        scopes: Vec::new(),
     };
     let bench = Arc::new(Bench { state, caller });
 

@@ -9,10 +9,12 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use domain::access::AccessAction;
 use domain::user::User;
 use domain::values::{Role, TokenHash, Username};
 use uuid::Uuid;
 
+use crate::access::access_of;
 use crate::command::load;
 use crate::problem::ApiError;
 use crate::state::ApiState;
@@ -24,6 +26,8 @@ pub struct Caller {
     pub username: String,
     pub role: Role,
     pub team: Option<String>,
+    /// What the caller's tokens may reach, for scoped (`service`) users.
+    pub scopes: Vec<policy::Scope>,
 }
 
 impl Caller {
@@ -34,6 +38,7 @@ impl Caller {
             username: "system".to_owned(),
             role: Role::Admin,
             team: None,
+            scopes: Vec::new(),
         }
     }
 
@@ -102,14 +107,51 @@ impl FromRequestParts<ApiState> for Caller {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated)?;
-        authenticate(api, token.trim()).await
+        match check_token(api, token.trim()).await {
+            Ok(caller) => Ok(caller),
+            Err(Refused::KnownUser { user_id, reason }) => {
+                let access = access_of(parts, None, AccessAction::Authenticate);
+                api.access_log
+                    .unauthenticated(&access, user_id, reason)
+                    .await?;
+                Err(ApiError::Unauthenticated)
+            }
+            Err(Refused::Error(error)) => Err(error),
+        }
+    }
+}
+
+/// Why a token was refused: a failure naming a known user is logged as an access.
+enum Refused {
+    KnownUser { user_id: Uuid, reason: &'static str },
+    Error(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Refused::Error(error)
+    }
+}
+
+impl From<domain::DomainError> for Refused {
+    fn from(error: domain::DomainError) -> Self {
+        Refused::Error(error.into())
     }
 }
 
 /// The caller a bearer token stands for, or 401.
 pub async fn authenticate(api: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    check_token(api, token)
+        .await
+        .map_err(|refused| match refused {
+            Refused::KnownUser { .. } => ApiError::Unauthenticated,
+            Refused::Error(error) => error,
+        })
+}
+
+async fn check_token(api: &ApiState, token: &str) -> Result<Caller, Refused> {
     if token.is_empty() {
-        return Err(ApiError::Unauthenticated);
+        return Err(ApiError::Unauthenticated.into());
     }
     let hash = TokenHash::of(token);
     if let Some(caller) = api.callers.get(hash.as_str()).await {
@@ -126,16 +168,30 @@ pub async fn authenticate(api: &ApiState, token: &str) -> Result<Caller, ApiErro
     };
     let user = load::<User>(api, user_id).await?.state;
     let Some(user) = user else {
-        return Err(ApiError::Unauthenticated);
+        return Err(ApiError::Unauthenticated.into());
     };
-    if !user.active || !user.holds(&hash) {
-        return Err(ApiError::Unauthenticated);
+    if !user.active {
+        return Err(Refused::KnownUser {
+            user_id,
+            reason: "the user is deactivated",
+        });
+    }
+    if !user.holds(&hash) {
+        return Err(Refused::KnownUser {
+            user_id,
+            reason: "the token is not one the user holds",
+        });
     }
     let caller = Caller {
         user_id,
         username: user.username.as_str().to_owned(),
         role: user.role,
         team: user.team.as_ref().map(|team| team.as_str().to_owned()),
+        scopes: user
+            .scopes
+            .iter()
+            .filter_map(|scope| policy::Scope::parse(scope).ok())
+            .collect(),
     };
     api.callers
         .insert(hash.as_str().to_owned(), caller.clone())

@@ -8,18 +8,23 @@ use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
+use accesslog::Access;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use domain::access::AccessAction;
 use domain::{Aggregate, Context, DomainEvent};
 use eventstore::{
     AppendRequest, Appended, ExpectedVersion, Idempotency, Metadata, NewEvent, StoreError,
     StreamAppend, StreamRef,
 };
+use policy::{Action, Resource};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::access::access_of;
 use crate::auth::Caller;
+use crate::guard::{Guarded, authorize_write};
 use crate::problem::ApiError;
 
 use crate::request::{IdempotencyKey, IfMatch};
@@ -148,6 +153,8 @@ pub struct CommandMeta {
     pub if_match: IfMatch,
     pub key: IdempotencyKey,
     pub route: String,
+    /// The request as a refusal would be logged.
+    pub access: Access,
 }
 
 impl axum::extract::FromRequestParts<ApiState> for CommandMeta {
@@ -161,11 +168,13 @@ impl axum::extract::FromRequestParts<ApiState> for CommandMeta {
         let if_match = IfMatch::from_request_parts(parts, api).await?;
         let key = IdempotencyKey::from_request_parts(parts, api).await?;
         let route = format!("{} {}", parts.method, parts.uri.path());
+        let access = access_of(parts, Some(&caller), AccessAction::Write);
         Ok(CommandMeta {
             caller,
             if_match,
             key,
             route,
+            access,
         })
     }
 }
@@ -173,13 +182,27 @@ impl axum::extract::FromRequestParts<ApiState> for CommandMeta {
 impl CommandMeta {
     /// The command request for a body the client sent (`&[]` for none).
     pub fn request(&self, body: &[u8]) -> CommandRequest<'_> {
-        CommandRequest::new(
+        let mut request = CommandRequest::new(
             &self.caller,
             self.if_match,
             self.key.clone(),
             &self.route,
             body,
+        );
+        request.access = self.access.clone();
+        request
+    }
+
+    /// Lets the caller change some records of `resource` at all, or logs the refusal (403).
+    pub async fn may_write(&self, api: &ApiState, resource: Resource) -> Result<(), ApiError> {
+        api.authorize_any(
+            &self.caller,
+            &self.access,
+            resource,
+            Action::Write,
+            Vec::new(),
         )
+        .await
     }
 }
 
@@ -188,6 +211,8 @@ pub struct CommandRequest<'a> {
     pub caller: &'a Caller,
     pub if_match: IfMatch,
     pub idempotency: Option<Idempotency>,
+    /// The request as a refusal is logged.
+    pub access: Access,
 }
 
 impl<'a> CommandRequest<'a> {
@@ -206,10 +231,20 @@ impl<'a> CommandRequest<'a> {
             content.extend_from_slice(body);
             Idempotency::new(format!("{}:{key}", caller.user_id), &content)
         });
+        let access = Access {
+            actor: caller.actor(),
+            role: Some(caller.role),
+            action: AccessAction::Write,
+            route: route.to_owned(),
+            purpose: None,
+            request_id: Uuid::now_v7().to_string(),
+            client: None,
+        };
         CommandRequest {
             caller,
             if_match,
             idempotency,
+            access,
         }
     }
 
@@ -308,7 +343,7 @@ where
 
 /// Decides `command` on aggregate `id` and appends its events. `create` says whether the command
 /// makes the stream (it must not exist) or addresses an existing one (it must).
-pub async fn execute<A: Aggregate>(
+pub async fn execute<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
@@ -323,7 +358,7 @@ pub async fn execute<A: Aggregate>(
 
 /// Decides several commands on one aggregate, each on the state the previous one left, and
 /// appends all their events at once: a PATCH of several fields is one change, or none.
-pub async fn execute_all<A: Aggregate>(
+pub async fn execute_all<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
@@ -350,6 +385,7 @@ pub async fn execute_all<A: Aggregate>(
             return Err(ApiError::NotFound(A::STREAM_TYPE));
         }
         if !create {
+            authorize_write::<A>(api, request, id, &loaded.state, false).await?;
             request.check_version(loaded.version)?;
         }
         let context = request.context();
@@ -359,6 +395,9 @@ pub async fn execute_all<A: Aggregate>(
             let decided = A::decide(&state, command, &context)?;
             state = decided.iter().fold(state, A::evolve);
             events.extend(decided);
+        }
+        if create {
+            authorize_write::<A>(api, request, id, &state, true).await?;
         }
         if events.is_empty() {
             return Ok(Attempt::Unchanged {

@@ -3,8 +3,10 @@
 //! alive), `/readyz` (the store, NATS and the projectors answer, and how far each trails) and
 //! `/metrics` (Prometheus).
 
+pub mod access;
 pub mod auth;
 pub mod command;
+mod guard;
 pub mod openapi;
 mod operations;
 pub mod problem;

@@ -90,11 +90,12 @@ enum Tag {
     Tasks,
     Cases,
     Users,
+    Audit,
     Operations,
 }
 
 impl Tag {
-    const ALL: [Tag; 10] = [
+    const ALL: [Tag; 11] = [
         Tag::Companies,
         Tag::Contacts,
         Tag::Leads,
@@ -104,6 +105,7 @@ impl Tag {
         Tag::Tasks,
         Tag::Cases,
         Tag::Users,
+        Tag::Audit,
         Tag::Operations,
     ];
 
@@ -118,6 +120,7 @@ impl Tag {
             Tag::Tasks => "tasks",
             Tag::Cases => "cases",
             Tag::Users => "users",
+            Tag::Audit => "audit",
             Tag::Operations => "operations",
         }
     }
@@ -138,6 +141,10 @@ impl Tag {
             Tag::Tasks => "Work to do, assigned to a user and due at a time.",
             Tag::Cases => "Service cases, from new through open, pending and resolved to closed.",
             Tag::Users => "People and services that call the API, with their role and team.",
+            Tag::Audit => {
+                "The audit trail, for auditor and admin only; each call is itself logged as an \
+                 access."
+            }
             Tag::Operations => "Liveness, readiness, metrics and this document; no token needed.",
         }
     }
@@ -189,6 +196,8 @@ enum Kind {
     Read,
     /// A read of a list: the same, and the filters and the page.
     List,
+    /// A read of the audit trail: the time range, the action and the page.
+    Audit,
     /// An operations route: no token.
     Open,
 }
@@ -213,6 +222,11 @@ enum Answer {
     Record(TypeSchema),
     /// A page of records.
     Page(TypeSchema),
+    /// A JSON document of this type.
+    Json {
+        description: &'static str,
+        body: TypeSchema,
+    },
     /// Plain text of this media type.
     Text { media_type: &'static str },
     /// `/readyz`: the readiness report, with 200 or 503.
@@ -726,6 +740,51 @@ const ROUTES: &[Route] = &[
         },
         errors: CREATE_UNIQUE_ERRORS,
     },
+    // audit
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/records/{collection}/{id}",
+        operation_id: "auditRecord",
+        summary: "Every read and change of one record, newest first: who, when, which fields \
+            changed from what to what, why, with what outcome (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::Audit,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "One page of the record's audit trail, newest first.",
+            body: schema_of::<audit::AuditPage>(),
+        },
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/actors/{user_id}",
+        operation_id: "auditActor",
+        summary: "Everything one user read or changed, newest first (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::Audit,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "One page of what the user did, newest first.",
+            body: schema_of::<audit::AuditPage>(),
+        },
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/subjects/contacts/{id}",
+        operation_id: "auditDataSubject",
+        summary: "The data subject report of a contact: the contact as recorded, and every \
+            change and access of it and of the records linked to it (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::Audit,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The contact now, and one page of its history, newest first.",
+            body: schema_of::<audit::SubjectReport>(),
+        },
+        errors: LIST_ERRORS,
+    },
     // operations
     Route {
         method: Method::Get,
@@ -929,10 +988,28 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
         Kind::ChangeAfterRead => {
             names.extend(["Idempotency-Key", "If-Match", "X-Crm-Min-Position"]);
         }
-        Kind::Read => names.extend(["X-Crm-Min-Position", "min_position"]),
+        Kind::Read => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+        ]),
+        Kind::Audit => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "from",
+            "to",
+            "action",
+            "limit",
+            "cursor",
+        ]),
         Kind::List => names.extend([
             "X-Crm-Min-Position",
             "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
             "tag",
             "owner_id",
             "company_id",
@@ -991,6 +1068,13 @@ fn success_responses(answer: Answer, outputs: &mut SchemaGenerator) -> Map<Strin
                     "description": "One page of the records the filters select, in id order.",
                     "content": json_content(schema),
                 }),
+            );
+        }
+        Answer::Json { description, body } => {
+            let schema = (body.reference)(outputs).to_value();
+            responses.insert(
+                "200".into(),
+                json!({ "description": description, "content": json_content(schema) }),
             );
         }
         Answer::Text { media_type } => {
@@ -1132,6 +1216,52 @@ fn parameters(inputs: &mut SchemaGenerator) -> Value {
             "required": true,
             "description": "The record's id.",
             "schema": uuid,
+        },
+        "collection": {
+            "name": "collection",
+            "in": "path",
+            "required": true,
+            "description": "The record's collection: companies, contacts, leads, pipelines, \
+                deals, activities, tasks, cases or users.",
+            "schema": { "type": "string" },
+        },
+        "user_id": {
+            "name": "user_id",
+            "in": "path",
+            "required": true,
+            "description": "The user's id.",
+            "schema": uuid,
+        },
+        "X-Crm-Purpose": {
+            "name": "X-Crm-Purpose",
+            "in": "header",
+            "description": "Why the caller reads: recorded with the access (cut at 500 bytes).",
+            "schema": { "type": "string" },
+        },
+        "X-Request-Id": {
+            "name": "X-Request-Id",
+            "in": "header",
+            "description": "The request's id, recorded with the access; one is made when absent.",
+            "schema": { "type": "string", "maxLength": 128 },
+        },
+        "from": {
+            "name": "from",
+            "in": "query",
+            "description": "Only entries at or after this time (RFC 3339).",
+            "schema": { "type": "string", "format": "date-time" },
+        },
+        "to": {
+            "name": "to",
+            "in": "query",
+            "description": "Only entries before this time (RFC 3339).",
+            "schema": { "type": "string", "format": "date-time" },
+        },
+        "action": {
+            "name": "action",
+            "in": "query",
+            "description": "Only entries of this action: change, read, list, history, timeline, \
+                export, audit, authenticate or write.",
+            "schema": { "type": "string" },
         },
         "key": {
             "name": "key",

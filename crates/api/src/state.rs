@@ -2,6 +2,7 @@
 //! the short-lived cache of authenticated callers. Built once at start and cloned per request
 //! (everything inside is a handle).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ApiSettings;
@@ -11,10 +12,15 @@ use crate::command::{AggregateCache, Turns, aggregate_cache};
 #[derive(Clone)]
 pub struct ApiState {
     pub appender: eventstore::Appender,
+    /// Every disclosure and every refusal is logged through it before the answer goes out.
+    pub access_log: accesslog::AccessLog,
+    /// Who may see and change what.
+    pub policy: Arc<policy::Policy>,
     pub reader: eventstore::Reader,
     /// The read models, queried through the owner pool (their schemas belong to the
     /// projectors, not to `crm_app`).
     pub records: records::RecordQueries,
+    pub audit: audit::AuditQueries,
     pub projections: projector::ProjectionReader,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
@@ -30,11 +36,15 @@ impl ApiState {
         reader: eventstore::Reader,
         read_models: deadpool_postgres::Pool,
         projections: projector::ProjectionReader,
+        policy: policy::Policy,
     ) -> ApiState {
         ApiState {
+            access_log: accesslog::AccessLog::new(appender.clone()),
+            policy: Arc::new(policy),
             appender,
             reader,
-            records: records::RecordQueries::new(read_models),
+            records: records::RecordQueries::new(read_models.clone()),
+            audit: audit::AuditQueries::new(read_models),
             projections,
             callers: caller_cache(),
             aggregates: aggregate_cache(),

@@ -340,6 +340,7 @@ async fn router() -> (axum::Router, TestDatabase, TestStream) {
         reader,
         read_models,
         projections,
+        policy::Policy::default(),
     );
     (api::router(operations, state), database, stream)
 }
@@ -376,6 +377,8 @@ async fn the_router_serves_every_documented_operation() {
         let open = document["paths"][&path][&method]["security"] == serde_json::json!([]);
         let uri = path
             .replace("{id}", &Uuid::now_v7().to_string())
+            .replace("{user_id}", &Uuid::now_v7().to_string())
+            .replace("{collection}", "contacts")
             .replace("{key}", "proposal");
         assert!(
             !uri.contains('{'),

@@ -15,10 +15,12 @@ use crate::settings::Settings;
 pub enum ProjectionName {
     /// The current state of every record, for reads by id and the filtered lists.
     Records,
+    /// Every read and change of every record, for the audit routes.
+    Audit,
 }
 
 impl ProjectionName {
-    pub const ALL: [ProjectionName; 1] = [ProjectionName::Records];
+    pub const ALL: [ProjectionName; 2] = [ProjectionName::Records, ProjectionName::Audit];
 }
 
 /// A part of the system that can run alone.
@@ -33,11 +35,31 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [
+    pub const ALL: [Role; 4] = [
         Role::Api,
         Role::Relay,
         Role::Projector(ProjectionName::Records),
+        Role::Projector(ProjectionName::Audit),
     ];
+}
+
+/// A projector of `projection`, ready to run as a role.
+fn start_projector<P: projector::Projection>(
+    read_models: deadpool_postgres::Pool,
+    jetstream: async_nats::jetstream::Context,
+    settings: &Settings,
+    projection: P,
+) -> StartRole {
+    let name = projection.name();
+    let projector = projector::Projector::new(read_models, jetstream, &settings.nats, projection);
+    Box::new(move |token| {
+        Box::pin(async move {
+            projector
+                .run(token)
+                .await
+                .with_context(|| format!("the {name} projector stopped"))
+        })
+    })
 }
 
 type RoleTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -62,14 +84,18 @@ fn api_state(
     settings: &Settings,
     pool: &deadpool_postgres::Pool,
     read_models: &deadpool_postgres::Pool,
-) -> api::ApiState {
-    api::ApiState::new(
+) -> anyhow::Result<api::ApiState> {
+    let policy = policy::Policy::default()
+        .with_overrides(&settings.access)
+        .context("setting access")?;
+    Ok(api::ApiState::new(
         &settings.api,
         eventstore::Appender::start(pool.clone(), settings.database.batch_max),
         eventstore::Reader::new(pool.clone()),
         read_models.clone(),
         projector::ProjectionReader::new(read_models.clone()),
-    )
+        policy,
+    ))
 }
 
 impl Application {
@@ -84,7 +110,7 @@ impl Application {
         let mut started: Vec<StartRole> = Vec::new();
 
         let api = if roles.contains(&Role::Api) {
-            let state = api_state(settings, &pool, &read_models);
+            let state = api_state(settings, &pool, &read_models)?;
             let operations = api::OperationsState {
                 reader: state.reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
@@ -126,23 +152,15 @@ impl Application {
         for role in roles {
             if let Role::Projector(name) = role {
                 let jetstream = async_nats::jetstream::new(nats.clone());
-                let projector = match name {
-                    ProjectionName::Records => projector::Projector::new(
-                        read_models.clone(),
-                        jetstream,
-                        &settings.nats,
-                        records::Records,
-                    ),
-                };
-                let name = *name;
-                started.push(Box::new(move |token| {
-                    Box::pin(async move {
-                        projector
-                            .run(token)
-                            .await
-                            .with_context(|| format!("the {name:?} projector stopped"))
-                    })
-                }));
+                let pool = read_models.clone();
+                started.push(match name {
+                    ProjectionName::Records => {
+                        start_projector(pool, jetstream, settings, records::Records)
+                    }
+                    ProjectionName::Audit => {
+                        start_projector(pool, jetstream, settings, audit::Audit)
+                    }
+                });
             }
         }
         Ok(Application {
@@ -167,6 +185,7 @@ impl Application {
             let token = token.clone();
             tracing::info!(address = ?listener.local_addr().ok(), "api listening");
             running.spawn(async move {
+                let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 axum::serve(listener, router)
                     .with_graceful_shutdown(token.cancelled_owned())
                     .await
@@ -198,7 +217,7 @@ impl Application {
     pub async fn api_state(settings: &Settings) -> anyhow::Result<api::ApiState> {
         let pool = eventstore::connect(&settings.database).await?;
         let read_models = projector::connect(&settings.database).await?;
-        Ok(api_state(settings, &pool, &read_models))
+        api_state(settings, &pool, &read_models)
     }
 
     /// Rebuilds one read model from the first event beside the live one, then swaps it in.
@@ -210,16 +229,13 @@ impl Application {
         let nats = eventlog::connect(&settings.nats).await?;
         let jetstream = async_nats::jetstream::new(nats);
         let token = CancellationToken::new();
+        let nats = &settings.nats;
         let report = match name {
             ProjectionName::Records => {
-                projector::rebuild(
-                    read_models,
-                    jetstream,
-                    &settings.nats,
-                    records::Records,
-                    token,
-                )
-                .await?
+                projector::rebuild(read_models, jetstream, nats, records::Records, token).await?
+            }
+            ProjectionName::Audit => {
+                projector::rebuild(read_models, jetstream, nats, audit::Audit, token).await?
             }
         };
         Ok(report)

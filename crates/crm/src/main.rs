@@ -66,6 +66,9 @@ enum UserCommand {
         role: String,
         #[arg(long)]
         team: Option<String>,
+        /// What a service user may reach, e.g. `--scope contacts:read --scope deals:write`.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -137,11 +140,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     username,
                     role,
                     team,
+                    scopes,
                 },
         } => {
             crm::migrate(&settings).await?;
             let api = Application::api_state(&settings).await?;
-            let (id, token) = api::add_user(&api, &username, &role, team.as_deref())
+            let (id, token) = api::add_user(&api, &username, &role, team.as_deref(), scopes)
                 .await
                 .map_err(|error| anyhow::anyhow!("{error}{}", field_errors(&error)))?;
             println!("created user {username} ({id}); its token (shown once, keep it):");

@@ -24,6 +24,9 @@ pub struct Settings {
     pub data: DataSettings,
     pub admin: AdminSettings,
     pub demo: DemoSettings,
+    /// Who may see and change what: overrides of the default rules, and territories
+    /// (`[access.roles.sales] deals = "own"`, `[access.territories] emea = ["berlin"]`).
+    pub access: policy::PolicySettings,
 }
 
 /// `crm up` on a store without customer records seeds demo data through the API (see

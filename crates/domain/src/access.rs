@@ -94,6 +94,8 @@ pub enum AccessAction {
     Audit,
     /// Presenting a token.
     Authenticate,
+    /// A command; logged when refused (an accepted command is recorded by its own events).
+    Write,
 }
 
 impl AccessAction {
@@ -106,6 +108,7 @@ impl AccessAction {
             AccessAction::Export => "export",
             AccessAction::Audit => "audit",
             AccessAction::Authenticate => "authenticate",
+            AccessAction::Write => "write",
         }
     }
 }

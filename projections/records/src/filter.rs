@@ -6,8 +6,9 @@
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use crate::RecordsError;
+use crate::collection::qualified_table;
 use crate::page::Keyset;
+use crate::{Collection, RecordsError};
 
 /// The longest search text a list accepts.
 pub const MAX_SEARCH_CHARS: usize = 200;
@@ -23,7 +24,8 @@ pub struct ListFilter {
     /// (`ada` finds "Ada Lovelace"), and every word must match.
     pub q: Option<String>,
     /// Record-level visibility: when `Some`, only records owned by one of these owners OR
-    /// belonging to one of these teams. Empty lists see nothing.
+    /// belonging to one of these teams, or belonging to a company that is. Empty lists see
+    /// nothing.
     pub visible_to: Option<Visibility>,
 }
 
@@ -72,10 +74,12 @@ impl Statement {
 /// `SELECT id, body` of the page of `table` that `filter` and `keyset` select, ordered by id,
 /// one row more than the page holds (its presence says there is a next page).
 pub(crate) fn list_statement(
-    table: &str,
+    schema: &str,
+    collection: Collection,
     filter: &ListFilter,
     keyset: Keyset,
 ) -> Result<Statement, RecordsError> {
+    let table = qualified_table(schema, collection);
     let mut conditions = Vec::new();
     let mut parameters = Vec::new();
     let mut bind = |parameter: Parameter| {
@@ -105,8 +109,20 @@ pub(crate) fn list_statement(
     if let Some(visible) = &filter.visible_to {
         let owners = bind(Parameter::Ids(visible.owner_ids.clone()));
         let teams = bind(Parameter::Texts(visible.teams.clone()));
+        // A record is visible through the company, contact or deal it links to, as the
+        // policy says (and as a read by id decides).
+        let linked = |column: &str, collection: Collection| {
+            format!(
+                "{column} IN (SELECT l.id FROM {} l \
+                 WHERE l.owner_id = ANY({owners}::uuid[]) OR l.team = ANY({teams}::text[]))",
+                qualified_table(schema, collection)
+            )
+        };
         conditions.push(format!(
-            "(owner_id = ANY({owners}::uuid[]) OR team = ANY({teams}::text[]))"
+            "(owner_id = ANY({owners}::uuid[]) OR team = ANY({teams}::text[]) OR {} OR {} OR {})",
+            linked("company_id", Collection::Companies),
+            linked("(body ->> 'contact_id')::uuid", Collection::Contacts),
+            linked("(body ->> 'deal_id')::uuid", Collection::Deals),
         ));
     }
     if let Some(after) = keyset.after {
@@ -162,7 +178,7 @@ fn search_query(q: &str) -> Result<Search, RecordsError> {
 mod tests {
     use super::*;
 
-    const TABLE: &str = "\"records_g1\".contacts";
+    const SCHEMA: &str = "records_g1";
 
     fn first_page() -> Keyset {
         Keyset {
@@ -173,7 +189,13 @@ mod tests {
 
     #[test]
     fn no_filter_lists_everything_by_id() {
-        let statement = list_statement(TABLE, &ListFilter::default(), first_page()).unwrap();
+        let statement = list_statement(
+            SCHEMA,
+            Collection::Contacts,
+            &ListFilter::default(),
+            first_page(),
+        )
+        .unwrap();
         assert_eq!(
             statement.sql,
             "SELECT id, body FROM \"records_g1\".contacts WHERE TRUE ORDER BY id LIMIT $1"
@@ -200,12 +222,18 @@ mod tests {
             limit: 10,
             after: Some(last),
         };
-        let statement = list_statement(TABLE, &filter, keyset).unwrap();
+        let statement = list_statement(SCHEMA, Collection::Contacts, &filter, keyset).unwrap();
         assert_eq!(
             statement.sql,
             "SELECT id, body FROM \"records_g1\".contacts WHERE tags @> ARRAY[$1::text] \
              AND owner_id = $2 AND company_id = $3 AND search @@ to_tsquery('simple', $4) \
-             AND (owner_id = ANY($5::uuid[]) OR team = ANY($6::text[])) AND id > $7 \
+             AND (owner_id = ANY($5::uuid[]) OR team = ANY($6::text[]) \
+             OR company_id IN (SELECT l.id FROM \"records_g1\".companies l \
+             WHERE l.owner_id = ANY($5::uuid[]) OR l.team = ANY($6::text[])) \
+             OR (body ->> 'contact_id')::uuid IN (SELECT l.id FROM \"records_g1\".contacts l \
+             WHERE l.owner_id = ANY($5::uuid[]) OR l.team = ANY($6::text[])) \
+             OR (body ->> 'deal_id')::uuid IN (SELECT l.id FROM \"records_g1\".deals l \
+             WHERE l.owner_id = ANY($5::uuid[]) OR l.team = ANY($6::text[]))) AND id > $7 \
              ORDER BY id LIMIT $8"
         );
         assert_eq!(
@@ -248,7 +276,8 @@ mod tests {
             q: Some("--".to_owned()),
             ..ListFilter::default()
         };
-        let statement = list_statement(TABLE, &filter, first_page()).unwrap();
+        let statement =
+            list_statement(SCHEMA, Collection::Contacts, &filter, first_page()).unwrap();
         assert!(statement.sql.contains("WHERE FALSE ORDER BY"));
     }
 
@@ -267,7 +296,8 @@ mod tests {
             visible_to: Some(Visibility::default()),
             ..ListFilter::default()
         };
-        let statement = list_statement(TABLE, &filter, first_page()).unwrap();
+        let statement =
+            list_statement(SCHEMA, Collection::Contacts, &filter, first_page()).unwrap();
         assert_eq!(
             statement.parameters[..2],
             [Parameter::Ids(vec![]), Parameter::Texts(vec![])]

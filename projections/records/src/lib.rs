@@ -26,4 +26,4 @@ pub use error::RecordsError;
 pub use filter::{ListFilter, MAX_SEARCH_CHARS, Visibility};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projection::{NAME, Records};
-pub use queries::{Record, RecordQueries};
+pub use queries::{Found, Record, RecordQueries, record_ref};

@@ -1,8 +1,15 @@
 //! What the API asks of the read model: one record, a filtered page of a collection, and how
 //! many open deals sit in a pipeline's stage (a stage that holds some may not be removed). Each
 //! query reads the generation in `schema`, the one the registry says is live.
+//!
+//! Customer data comes out sealed ([`Withheld`], naming the records it holds): the API can send
+//! it only after the access log has recorded the read. A single record comes with who owns it
+//! and the records it links to, which the access policy decides on before anything is logged.
 
+use accesslog::Withheld;
 use deadpool_postgres::Pool;
+use domain::access::RecordRef;
+use policy::Ownership;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -10,6 +17,20 @@ use crate::collection::qualified_table;
 use crate::filter::list_statement;
 use crate::page::encode_cursor;
 use crate::{Collection, ListFilter, Page, PageRequest, RecordsError};
+
+/// A record found by id: whom it belongs to, in the clear, and its data, sealed.
+pub struct Found {
+    pub ownership: Ownership,
+    pub record: Withheld<Record>,
+}
+
+/// The record reference the access log names for a record of `collection`.
+pub fn record_ref(collection: Collection, id: Uuid) -> RecordRef {
+    RecordRef {
+        collection: collection.as_str().to_owned(),
+        id,
+    }
+}
 
 /// A record as the read model holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,18 +64,28 @@ impl RecordQueries {
         RecordQueries { pool }
     }
 
-    /// The record `id` of `collection`, if the read model holds it.
+    /// The record `id` of `collection`, if the read model holds it, with its owner and the
+    /// owners of the company, contact and deal it links to.
     pub async fn get(
         &self,
         schema: &str,
         collection: Collection,
         id: Uuid,
-    ) -> Result<Option<Record>, RecordsError> {
+    ) -> Result<Option<Found>, RecordsError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT version, position, body FROM {} WHERE id = $1",
-                qualified_table(schema, collection)
+                "SELECT r.version, r.position, r.body, r.owner_id, r.team, \
+                 c.owner_id, c.team, p.owner_id, p.team, d.owner_id, d.team \
+                 FROM {table} r \
+                 LEFT JOIN {companies} c ON c.id = r.company_id \
+                 LEFT JOIN {contacts} p ON p.id = (r.body ->> 'contact_id')::uuid \
+                 LEFT JOIN {deals} d ON d.id = (r.body ->> 'deal_id')::uuid \
+                 WHERE r.id = $1",
+                table = qualified_table(schema, collection),
+                companies = qualified_table(schema, Collection::Companies),
+                contacts = qualified_table(schema, Collection::Contacts),
+                deals = qualified_table(schema, Collection::Deals),
             ))
             .await?;
         let Some(row) = client.query_opt(&statement, &[&id]).await? else {
@@ -62,11 +93,32 @@ impl RecordQueries {
         };
         let version: i64 = row.try_get(0)?;
         let position: i64 = row.try_get(1)?;
-        Ok(Some(Record {
+        let mut links = Vec::new();
+        for column in [5, 7, 9] {
+            let owner_id: Option<Uuid> = row.try_get(column)?;
+            let team: Option<String> = row.try_get(column + 1)?;
+            if owner_id.is_some() || team.is_some() {
+                links.push(Ownership {
+                    owner_id,
+                    team,
+                    links: Vec::new(),
+                });
+            }
+        }
+        let ownership = Ownership {
+            owner_id: row.try_get(3)?,
+            team: row.try_get(4)?,
+            links,
+        };
+        let record = Record {
             id,
             version: u64::try_from(version).unwrap_or(0),
             position: u64::try_from(position).unwrap_or(0),
             body: row.try_get(2)?,
+        };
+        Ok(Some(Found {
+            ownership,
+            record: Withheld::new(record, vec![record_ref(collection, id)]),
         }))
     }
 
@@ -77,17 +129,20 @@ impl RecordQueries {
         collection: Collection,
         filter: &ListFilter,
         page: PageRequest,
-    ) -> Result<Page, RecordsError> {
+    ) -> Result<Withheld<Page>, RecordsError> {
         let keyset = page.keyset()?;
-        let statement = list_statement(&qualified_table(schema, collection), filter, keyset)?;
+        let statement = list_statement(schema, collection, filter, keyset)?;
         let client = self.pool.get().await?;
         let prepared = client.prepare_cached(&statement.sql).await?;
         let rows = client.query(&prepared, &statement.parameters()).await?;
         let limit = usize::try_from(keyset.limit).unwrap_or(usize::MAX);
         let mut last_id = None;
         let mut items = Vec::with_capacity(rows.len().min(limit));
+        let mut disclosed = Vec::with_capacity(items.capacity());
         for row in rows.iter().take(limit) {
-            last_id = Some(row.try_get::<_, Uuid>(0)?);
+            let id = row.try_get::<_, Uuid>(0)?;
+            last_id = Some(id);
+            disclosed.push(record_ref(collection, id));
             items.push(row.try_get::<_, Value>(1)?);
         }
         let next_cursor = if rows.len() > limit {
@@ -95,7 +150,7 @@ impl RecordQueries {
         } else {
             None
         };
-        Ok(Page { items, next_cursor })
+        Ok(Withheld::new(Page { items, next_cursor }, disclosed))
     }
 
     /// How many open deals of `pipeline_id` are in `stage`.

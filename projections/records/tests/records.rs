@@ -11,10 +11,7 @@ use domain::user::{self, NewUser, User};
 use domain::values::{Role, Username};
 use domain::{Aggregate, DomainEvent, Patch, activity, case, company, deal, lead, pipeline, task};
 use eventstore::{ExpectedVersion, NewEvent, Reader, StreamAppend, StreamRef};
-use records::{
-    Collection, ListFilter, NAME, Page, PageRequest, RecordQueries, Records, RecordsError,
-    Visibility,
-};
+use records::{Collection, ListFilter, NAME, Page, PageRequest, Records, RecordsError, Visibility};
 use serde::Serialize;
 use serde_json::json;
 use support::commands::*;
@@ -59,7 +56,7 @@ fn ids(page: &Page) -> Vec<Uuid> {
 }
 
 async fn list_ids(
-    queries: &RecordQueries,
+    queries: &support::Queries,
     schema: &str,
     collection: Collection,
     filter: ListFilter,
@@ -92,6 +89,7 @@ async fn get_returns_every_kind_of_record_as_the_domain_folds_it_with_its_versio
                 username: Username::parse("ada").expect("a username"),
                 role: Role::Sales,
                 team: None,
+                scopes: Vec::new(),
             }),
         )
         .await;
@@ -485,7 +483,8 @@ async fn each_filter_returns_exactly_the_matching_records() {
     };
     assert_eq!(
         contacts(visible_to(vec![owner_a], &["Munich"])).await,
-        set([ada, adam, charles])
+        set([ada, adam, charles, grace]),
+        "grace through her company, Munich's Globex"
     );
     assert_eq!(contacts(visible_to(vec![], &["Berlin"])).await, set([ada]));
     assert_eq!(

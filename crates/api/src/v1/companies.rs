@@ -8,12 +8,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_user, owner_and_team};
+use super::{ensure_user, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
-use records::Collection;
+use policy::Resource;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,7 +53,7 @@ pub async fn create(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateCompany>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Companies))?;
+    meta.may_write(&api, Resource::Companies).await?;
     let request = meta.request(&raw);
     let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
@@ -79,7 +79,7 @@ pub async fn change(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ChangeCompany>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Companies))?;
+    meta.may_write(&api, Resource::Companies).await?;
     let request = meta.request(&raw);
     if let Patch::Set(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;

@@ -9,12 +9,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_linked, ensure_user, owner_and_team};
+use super::{ensure_linked, ensure_user, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
-use records::Collection;
+use policy::Resource;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ pub async fn create(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateContact>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Contacts))?;
+    meta.may_write(&api, Resource::Contacts).await?;
     let request = meta.request(&raw);
     if let Some(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
@@ -99,7 +99,7 @@ pub async fn change(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ChangeContact>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Contacts))?;
+    meta.may_write(&api, Resource::Contacts).await?;
     let request = meta.request(&raw);
     if let Patch::Set(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;

@@ -12,12 +12,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, ensure_linked, ensure_user, owner_and_team};
+use super::{ensure_exists, ensure_linked, ensure_user, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute, execute_all, load};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
-use records::Collection;
+use policy::Resource;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +76,7 @@ pub async fn open(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<OpenDeal>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
     let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
     if let Some(company_id) = body.company_id {
@@ -111,7 +111,7 @@ pub async fn change(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ChangeDeal>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
     if let Some(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;
@@ -149,7 +149,7 @@ pub async fn move_stage(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<MoveStage>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
     let deal = load::<Deal>(&api, id).await?;
     let pipeline_id = deal
@@ -173,7 +173,7 @@ pub async fn won(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let reason = body.reason;
     let request = meta.request(&raw);
     execute::<Deal>(&api, &request, id, false, |_| {
@@ -190,7 +190,7 @@ pub async fn lost(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<Close>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let reason = body.reason;
     let request = meta.request(&raw);
     execute::<Deal>(&api, &request, id, false, |_| {
@@ -206,7 +206,7 @@ pub async fn reopen(
     meta: CommandMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Deals))?;
+    meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&[]);
     execute::<Deal>(&api, &request, id, false, |_| Ok(Command::Reopen)).await
 }

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_exists, ensure_linked, owner_and_team};
+use super::{ensure_exists, ensure_linked, owner_and_team};
 use crate::command::{
     Attempt, CommandMeta, Committed, conflict_or, execute, load, new_events, retrying,
     with_position,
@@ -27,7 +27,7 @@ use crate::command::{
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
-use records::Collection;
+use policy::Resource;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +95,7 @@ pub async fn capture(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CaptureLead>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Leads))?;
+    meta.may_write(&api, Resource::Leads).await?;
     let request = meta.request(&raw);
     let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
@@ -121,7 +121,7 @@ pub async fn qualify(
     meta: CommandMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Leads))?;
+    meta.may_write(&api, Resource::Leads).await?;
     let request = meta.request(&[]);
     execute::<Lead>(&api, &request, id, false, |_| Ok(Command::Qualify)).await
 }
@@ -132,7 +132,7 @@ pub async fn disqualify(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<Disqualify>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Leads))?;
+    meta.may_write(&api, Resource::Leads).await?;
     let request = meta.request(&raw);
     execute::<Lead>(&api, &request, id, false, |_| {
         Ok(Command::Disqualify {
@@ -148,7 +148,7 @@ pub async fn convert_lead(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ConvertLead>,
 ) -> Result<Response, ApiError> {
-    meta.caller.require(allowed_for(Collection::Leads))?;
+    meta.may_write(&api, Resource::Leads).await?;
     let request = meta.request(&raw);
     let linked_company = body.company_id;
     let company = match (body.company_id, body.company) {

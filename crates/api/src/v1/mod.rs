@@ -2,6 +2,7 @@
 //! request into a domain command (bodies parse straight into the domain's value types, so a bad
 //! value is refused naming its field) and hand it to [`crate::command`].
 
+mod audit;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod deals;
@@ -16,7 +17,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use domain::Aggregate;
 use domain::user::User;
-use domain::values::{Role, Team};
+use domain::values::Team;
+use policy::Resource;
 use records::Collection;
 use uuid::Uuid;
 
@@ -26,24 +28,19 @@ use crate::problem::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::ApiState;
 
-/// Who may work with each collection at all (reads and writes alike; record-level rules narrow
-/// it further). `analyst` reads reports and history, `auditor` the audit trail: neither reads
-/// records directly.
-pub(crate) fn allowed_for(collection: Collection) -> &'static [Role] {
-    use Role::{Admin, Manager, Marketing, Sales, Service, Support};
+/// The policy's name for a collection of records.
+pub(crate) fn resource_of(collection: Collection) -> Resource {
     match collection {
-        Collection::Companies => &[Admin, Manager, Sales, Support, Service],
-        Collection::Contacts => &[Admin, Manager, Sales, Support, Marketing, Service],
-        Collection::Leads => &[Admin, Manager, Sales, Marketing, Service],
-        Collection::Pipelines | Collection::Deals => &[Admin, Manager, Sales, Service],
-        Collection::Activities | Collection::Tasks | Collection::Cases => {
-            &[Admin, Manager, Sales, Support, Service]
-        }
+        Collection::Companies => Resource::Companies,
+        Collection::Contacts => Resource::Contacts,
+        Collection::Leads => Resource::Leads,
+        Collection::Pipelines => Resource::Pipelines,
+        Collection::Deals => Resource::Deals,
+        Collection::Activities => Resource::Activities,
+        Collection::Tasks => Resource::Tasks,
+        Collection::Cases => Resource::Cases,
     }
 }
-
-/// Roles that define the business's sales processes.
-pub(crate) const DEFINE_PIPELINES: &[Role] = &[Role::Admin, Role::Manager];
 
 pub fn routes(api: ApiState) -> Router {
     Router::new()
@@ -116,6 +113,15 @@ pub fn routes(api: ApiState) -> Router {
             post(touchpoints::change_case_status),
         )
         .route("/v1/users", post(users::create))
+        .route(
+            "/v1/audit/records/{collection}/{id}",
+            get(audit::record_trail),
+        )
+        .route("/v1/audit/actors/{user_id}", get(audit::actor_trail))
+        .route(
+            "/v1/audit/subjects/contacts/{id}",
+            get(audit::subject_report),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
 }

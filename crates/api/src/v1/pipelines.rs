@@ -7,11 +7,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::DEFINE_PIPELINES;
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, MinPosition, Path};
 use crate::state::ApiState;
+use policy::Resource;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub async fn create(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreatePipeline>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(DEFINE_PIPELINES)?;
+    meta.may_write(&api, Resource::Pipelines).await?;
     let request = meta.request(&raw);
     let id = Uuid::now_v7();
     let new = NewPipeline {
@@ -62,7 +62,7 @@ pub async fn add_stage(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<AddStage>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(DEFINE_PIPELINES)?;
+    meta.may_write(&api, Resource::Pipelines).await?;
     let request = meta.request(&raw);
     execute::<Pipeline>(&api, &request, id, false, |_| {
         Ok(Command::AddStage {
@@ -83,7 +83,7 @@ pub async fn reorder_stages(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ReorderStages>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(DEFINE_PIPELINES)?;
+    meta.may_write(&api, Resource::Pipelines).await?;
     let request = meta.request(&raw);
     execute::<Pipeline>(&api, &request, id, false, |_| {
         Ok(Command::ReorderStages {
@@ -101,7 +101,7 @@ pub async fn remove_stage(
     Path((id, key)): Path<(Uuid, String)>,
     min_position: MinPosition,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(DEFINE_PIPELINES)?;
+    meta.may_write(&api, Resource::Pipelines).await?;
     let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
     let request = meta.request(&[]);
     let schema = super::reads::live_schema(&api, min_position).await?;

@@ -1,33 +1,48 @@
 //! Reads of the records read model: one record by id, and the filtered lists. A query that
 //! names a position (`X-Crm-Min-Position`) waits until the read model has reached it, so a
 //! client reads its own writes; a wait that runs out is 504.
+//!
+//! Every read is decided by the access policy (a record of another team is 403, and a list only
+//! ever holds what the caller may see) and logged before its data goes out.
 
 use axum::Json;
 use axum::extract::{MatchedPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use domain::access::AccessAction;
+use policy::Action;
 use projector::WaitError;
-use records::{Collection, ListFilter, PageRequest, RecordsError};
+use records::{Collection, ListFilter, PageRequest, RecordsError, Visibility, record_ref};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::allowed_for;
-use crate::auth::Caller;
+use super::resource_of;
+use crate::access::Accessor;
 use crate::problem::ApiError;
 use crate::request::{MinPosition, Path};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "records";
 
-/// Waits for the read model to reach the position the client asked for, then names the schema
-/// to query.
+/// Waits for the records read model to reach the position the client asked for, then names
+/// the schema to query.
 pub(crate) async fn live_schema(
     api: &ApiState,
     min_position: MinPosition,
 ) -> Result<String, ApiError> {
+    schema_of(api, READ_MODEL, min_position).await
+}
+
+/// Waits for `read_model` to reach the position the client asked for, then names the schema
+/// to query.
+pub(crate) async fn schema_of(
+    api: &ApiState,
+    read_model: &str,
+    min_position: MinPosition,
+) -> Result<String, ApiError> {
     if let Some(wanted) = min_position.0 {
         api.projections
-            .wait_for(READ_MODEL, wanted, api.min_position_wait)
+            .wait_for(read_model, wanted, api.min_position_wait)
             .await
             .map_err(|error| match error {
                 WaitError::TimedOut { reached } => ApiError::NotYet { wanted, reached },
@@ -38,7 +53,7 @@ pub(crate) async fn live_schema(
     // start; a read in those moments waits for it (bounded) rather than failing.
     let deadline = tokio::time::Instant::now() + api.min_position_wait;
     loop {
-        match api.projections.live_schema(READ_MODEL).await {
+        match api.projections.live_schema(read_model).await {
             Ok((schema, _)) => return Ok(schema),
             Err(projector::ProjectorError::NoLiveGeneration(_))
                 if tokio::time::Instant::now() < deadline =>
@@ -74,19 +89,32 @@ fn collection_of(route: &MatchedPath) -> Result<Collection, ApiError> {
 /// One record, with its version (also as `ETag`, for `If-Match`).
 pub async fn get_record(
     State(api): State<ApiState>,
-    caller: Caller,
+    Accessor { caller, access }: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let collection = collection_of(&route)?;
-    caller.require(allowed_for(collection))?;
+    let resource = resource_of(collection);
+    let asked = || vec![record_ref(collection, id)];
+    api.authorize_any(&caller, &access, resource, Action::Read, asked())
+        .await?;
     let schema = live_schema(&api, min_position).await?;
-    let record = api
+    let found = api
         .records
         .get(&schema, collection, id)
         .await?
         .ok_or(ApiError::NotFound("record"))?;
+    api.authorize(
+        &caller,
+        &access,
+        resource,
+        Action::Read,
+        &found.ownership,
+        asked(),
+    )
+    .await?;
+    let record = api.disclose(&access, found.record).await?;
     let mut response = Json(record.body).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", record.version)) {
         response.headers_mut().insert(header::ETAG, etag);
@@ -115,28 +143,37 @@ pub struct ListPage {
 
 pub async fn list_records(
     State(api): State<ApiState>,
-    caller: Caller,
+    accessor: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Accessor { caller, access } = accessor.doing(AccessAction::List);
     let collection = collection_of(&route)?;
-    caller.require(allowed_for(collection))?;
+    let resource = resource_of(collection);
+    api.authorize_any(&caller, &access, resource, Action::Read, Vec::new())
+        .await?;
     let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
     let min_position = MinPosition(min_position.0.or(query.min_position));
     let schema = live_schema(&api, min_position).await?;
+    let visible_to = match api.policy.visibility(&caller.principal(), resource) {
+        policy::Visibility::Everything => None,
+        policy::Visibility::Nothing => Some(Visibility::default()),
+        policy::Visibility::Some { owner_ids, teams } => Some(Visibility { owner_ids, teams }),
+    };
     let filter = ListFilter {
         tag: query.tag,
         owner_id: query.owner_id,
         company_id: query.company_id,
         q: query.q,
-        visible_to: None,
+        visible_to,
     };
     let page = PageRequest {
         limit: query.limit.unwrap_or(records::DEFAULT_LIMIT),
         cursor: query.cursor,
     };
     let page = api.records.list(&schema, collection, &filter, page).await?;
+    let page = api.disclose(&access, page).await?;
     Ok((
         StatusCode::OK,
         Json(ListPage {

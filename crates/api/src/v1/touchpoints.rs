@@ -14,12 +14,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{allowed_for, ensure_linked, ensure_user};
+use super::{ensure_linked, ensure_user};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
-use records::Collection;
+use policy::Resource;
 
 /// The records a touchpoint or a task is about; each named one must exist.
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,7 +71,7 @@ pub async fn record_activity(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<RecordActivity>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Activities))?;
+    meta.may_write(&api, Resource::Activities).await?;
     let request = meta.request(&raw);
     check_links(
         &api,
@@ -108,7 +108,7 @@ pub async fn complete_activity(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<CompleteActivity>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Activities))?;
+    meta.may_write(&api, Resource::Activities).await?;
     let request = meta.request(&raw);
     execute::<Activity>(&api, &request, id, false, |_| {
         Ok(activity::Command::Complete {
@@ -137,7 +137,7 @@ pub async fn create_task(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateTask>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Tasks))?;
+    meta.may_write(&api, Resource::Tasks).await?;
     let request = meta.request(&raw);
     ensure_user(&api, body.assignee_id, "assignee_id").await?;
     check_links(
@@ -171,7 +171,7 @@ pub async fn complete_task(
     meta: CommandMeta,
     Path(id): Path<Uuid>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Tasks))?;
+    meta.may_write(&api, Resource::Tasks).await?;
     let request = meta.request(&[]);
     execute::<Task>(&api, &request, id, false, |_| Ok(task::Command::Complete)).await
 }
@@ -197,7 +197,7 @@ pub async fn open_case(
     meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<OpenCase>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Cases))?;
+    meta.may_write(&api, Resource::Cases).await?;
     let request = meta.request(&raw);
     ensure_linked::<Contact>(&api, body.contact_id, "contact_id").await?;
     if let Some(assignee) = body.assignee_id {
@@ -224,7 +224,7 @@ pub async fn change_case_status(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ChangeCaseStatus>,
 ) -> Result<Committed, ApiError> {
-    meta.caller.require(allowed_for(Collection::Cases))?;
+    meta.may_write(&api, Resource::Cases).await?;
     let request = meta.request(&raw);
     execute::<Case>(&api, &request, id, false, |_| {
         Ok(case::Command::ChangeStatus {

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Caller, issue_token};
-use crate::command::{Attempt, CommandRequest, Committed, new_events, retrying, with_position};
+use crate::command::{
+    Attempt, CommandMeta, CommandRequest, Committed, new_events, retrying, with_position,
+};
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody};
 use crate::state::ApiState;
@@ -27,6 +29,10 @@ pub struct CreateUser {
     pub username: Username,
     pub role: Role,
     pub team: Option<Team>,
+    /// For the `service` role: what its tokens may reach, e.g. `contacts:read`, `deals:write`,
+    /// `*:read` (write includes read). A service user without scopes reaches nothing.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// A new user and its first token. The token is shown this once; the store keeps its hash only.
@@ -38,17 +44,17 @@ pub struct CreatedUser {
     pub username: Username,
     pub role: Role,
     pub team: Option<Team>,
+    pub scopes: Vec<String>,
     pub token: String,
 }
 
 pub async fn create(
     State(api): State<ApiState>,
-    caller: Caller,
-    key: IdempotencyKey,
+    meta: CommandMeta,
     JsonBody { value: body, raw }: JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Admin])?;
-    if key.0.is_some() {
+    meta.may_write(&api, policy::Resource::Users).await?;
+    if meta.key.0.is_some() {
         // A replay could not show the token again (only its hash is kept), so a retried
         // creation would answer without one; refuse the key rather than answer half.
         return Err(ApiError::invalid(
@@ -56,12 +62,13 @@ pub async fn create(
             "not accepted here: the token of a new user is shown once; a retry fails with 409",
         ));
     }
-    let request = CommandRequest::new(&caller, IfMatch(None), key, "POST /v1/users", &raw);
+    let request = meta.request(&raw);
     let new = NewUser {
         id: Uuid::now_v7(),
         username: body.username,
         role: body.role,
         team: body.team,
+        scopes: checked_scopes(body.scopes)?,
     };
     let (token, appended) = create_user(&api, &request, new.clone(), None).await?;
     let committed = Committed::of(&appended, &StreamRef::new(User::STREAM_TYPE, new.id), true);
@@ -72,6 +79,7 @@ pub async fn create(
         username: new.username,
         role: new.role,
         team: new.team,
+        scopes: new.scopes,
         token,
     };
     Ok(with_position(
@@ -189,6 +197,7 @@ pub async fn bootstrap_admin(
             username: name,
             role: Role::Admin,
             team: None,
+            scopes: Vec::new(),
         };
         let given = token.is_some();
         match create_user(api, &request, new, token).await {
@@ -206,6 +215,7 @@ pub async fn add_user(
     username: &str,
     role: &str,
     team: Option<&str>,
+    scopes: Vec<String>,
 ) -> Result<(Uuid, String), ApiError> {
     let system = Caller::system();
     let request = CommandRequest::new(&system, IfMatch(None), IdempotencyKey(None), "", &[]);
@@ -219,7 +229,21 @@ pub async fn add_user(
             .map(Team::parse)
             .transpose()
             .map_err(|error| error.within("team"))?,
+        scopes: checked_scopes(scopes)?,
     };
     let (token, _) = create_user(api, &request, new.clone(), None).await?;
     Ok((new.id, token))
+}
+
+/// Scopes as the policy reads them, each checked and written the one way it prints.
+fn checked_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
+    scopes
+        .iter()
+        .enumerate()
+        .map(|(index, scope)| {
+            policy::Scope::parse(scope)
+                .map(|scope| scope.to_string())
+                .map_err(|error| ApiError::invalid(format!("scopes[{index}]"), error.to_string()))
+        })
+        .collect()
 }

@@ -41,6 +41,10 @@ pub struct Created {
     pub username: Username,
     pub role: Role,
     pub team: Option<Team>,
+    /// For the `service` role: what its tokens may reach (`contacts:read`, `deals:write`,
+    /// `*:read`). Absent before scopes existed, which reads as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// A token now authenticates the user; only its SHA-256 is recorded.

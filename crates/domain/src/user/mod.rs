@@ -33,6 +33,8 @@ pub struct User {
     pub username: Username,
     pub role: Role,
     pub team: Option<Team>,
+    /// What a `service` user's tokens may reach, as the access policy reads them.
+    pub scopes: Vec<String>,
     /// The tokens that currently authenticate the user.
     pub tokens: Vec<IssuedToken>,
     pub active: bool,
@@ -71,6 +73,7 @@ pub struct NewUser {
     pub username: Username,
     pub role: Role,
     pub team: Option<Team>,
+    pub scopes: Vec<String>,
 }
 
 impl Aggregate for User {
@@ -94,6 +97,7 @@ impl Aggregate for User {
                     username: new.username,
                     role: new.role,
                     team: new.team,
+                    scopes: new.scopes,
                 })])
             }
             Command::IssueToken { token } => {
@@ -154,6 +158,7 @@ impl Aggregate for User {
                 username: created.username.clone(),
                 role: created.role,
                 team: created.team.clone(),
+                scopes: created.scopes.clone(),
                 tokens: Vec::new(),
                 active: true,
             });

@@ -14,6 +14,7 @@ fn new_user() -> NewUser {
         username: Username::parse("ada.l").unwrap(),
         role: Role::Sales,
         team: Some(team("Berlin")),
+        scopes: Vec::new(),
     }
 }
 
@@ -24,6 +25,7 @@ fn created() -> Event {
         username: new.username,
         role: new.role,
         team: new.team,
+        scopes: new.scopes,
     })
 }
 

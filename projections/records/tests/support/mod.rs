@@ -6,8 +6,10 @@ pub mod commands;
 
 use std::time::Duration;
 
+use accesslog::{Access, AccessLog};
 use async_nats::jetstream;
 use chrono::Utc;
+use domain::access::AccessAction;
 use domain::values::Role;
 use domain::{Aggregate, Context, DomainEvent};
 use eventlog::{NatsSettings, Relay, RelaySettings, RelayStatus};
@@ -16,7 +18,9 @@ use eventstore::{
     AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, Reader, StreamAppend, StreamRef,
 };
 use projector::{ProjectionReader, Projector, ProjectorError, ProjectorStatus};
-use records::{NAME, RecordQueries, Records};
+use records::{
+    Collection, ListFilter, NAME, Page, PageRequest, Record, RecordQueries, Records, RecordsError,
+};
 use testkit::{TestDatabase, TestStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -104,8 +108,11 @@ impl World {
         }
     }
 
-    pub fn queries(&self) -> RecordQueries {
-        RecordQueries::new(self.owner_pool.clone())
+    pub fn queries(&self) -> Queries {
+        Queries {
+            queries: RecordQueries::new(self.owner_pool.clone()),
+            log: AccessLog::new(self.appender.clone()),
+        }
     }
 
     pub fn reader(&self) -> ProjectionReader {
@@ -269,4 +276,69 @@ fn trace_to_test_output() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// The read model's queries as the API makes them: every answer is logged as an access before
+/// the test sees it.
+#[derive(Clone)]
+pub struct Queries {
+    queries: RecordQueries,
+    log: AccessLog,
+}
+
+impl Queries {
+    fn access() -> Access {
+        Access {
+            actor: "system".to_owned(),
+            role: Some(Role::Admin),
+            action: AccessAction::Read,
+            route: "records test".to_owned(),
+            purpose: None,
+            request_id: Uuid::now_v7().to_string(),
+            client: None,
+        }
+    }
+
+    pub async fn get(
+        &self,
+        schema: &str,
+        collection: Collection,
+        id: Uuid,
+    ) -> Result<Option<Record>, RecordsError> {
+        let Some(found) = self.queries.get(schema, collection, id).await? else {
+            return Ok(None);
+        };
+        let record = self
+            .log
+            .disclose(&Self::access(), found.record)
+            .await
+            .expect("the access commits");
+        Ok(Some(record))
+    }
+
+    pub async fn list(
+        &self,
+        schema: &str,
+        collection: Collection,
+        filter: &ListFilter,
+        page: PageRequest,
+    ) -> Result<Page, RecordsError> {
+        let page = self.queries.list(schema, collection, filter, page).await?;
+        Ok(self
+            .log
+            .disclose(&Self::access(), page)
+            .await
+            .expect("the access commits"))
+    }
+
+    pub async fn open_deals_in_stage(
+        &self,
+        schema: &str,
+        pipeline_id: Uuid,
+        stage: &str,
+    ) -> Result<u64, RecordsError> {
+        self.queries
+            .open_deals_in_stage(schema, pipeline_id, stage)
+            .await
+    }
 }

@@ -1,0 +1,82 @@
+//! The tables of one generation: `entries`, the audit trail itself (one row per event and record
+//! it concerns, append-only), and `states`, each record's current state, which the next change
+//! is diffed against and the data subject report shows.
+//!
+//! Every question the API asks is an index scan newest first: by record
+//! (`collection, record_id, position`), by actor (`actor_id, position`), by data subject (GIN on
+//! `subjects`, and on `states.links` for records linked now), and by time.
+
+use crate::collection::qualified;
+
+/// The DDL of every table of the generation in `schema`.
+pub(crate) fn create_tables(schema: &str) -> String {
+    let entries = qualified(schema, "entries");
+    let states = qualified(schema, "states");
+    format!(
+        "CREATE TABLE {entries} (
+    -- The event's log position, and the record's place among those it named (a list access
+    -- makes one row per record, all at the same position).
+    position     bigint      NOT NULL CHECK (position > 0),
+    ordinal      integer     NOT NULL CHECK (ordinal >= 0),
+    -- When it happened, and when the store committed it.
+    occurred_at  timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    -- Who: `user:<id>`, `system`, ...; the user's id when a user.
+    actor        text        NOT NULL,
+    actor_id     uuid,
+    -- `change` for a domain event, else the access's action (read, list, history, ...).
+    kind         text        NOT NULL,
+    -- The record concerned; null for an access that named none.
+    collection   text,
+    record_id    uuid,
+    -- The envelope's type, `crm.contact.renamed.v1`.
+    event_type   text        NOT NULL,
+    -- `recorded` for a change; allowed, denied or unauthenticated for an access.
+    outcome      text        NOT NULL,
+    -- The access's context, as the API logged it.
+    role         text,
+    route        text,
+    purpose      text,
+    request_id   text,
+    client       text,
+    reason       text,
+    -- For a change, [{{\"field\", \"old\", \"new\"}}] (token fields redacted); [] for an access.
+    changes      jsonb       NOT NULL,
+    -- The record, and the contacts and companies it was linked to before or after.
+    subjects     uuid[]      NOT NULL,
+    PRIMARY KEY (position, ordinal)
+);
+CREATE INDEX entries_by_record ON {entries} (collection, record_id, position DESC, ordinal DESC);
+CREATE INDEX entries_by_actor ON {entries} (actor_id, position DESC, ordinal DESC);
+CREATE INDEX entries_by_subject ON {entries} USING gin (subjects);
+CREATE INDEX entries_by_time ON {entries} (occurred_at);
+CREATE TABLE {states} (
+    stream_type  text        NOT NULL,
+    id           uuid        NOT NULL,
+    collection   text        NOT NULL,
+    -- The aggregate's version and the position of the last event folded in.
+    version      bigint      NOT NULL CHECK (version > 0),
+    position     bigint      NOT NULL CHECK (position > 0),
+    -- The domain's state as JSON, token fields redacted.
+    body         jsonb       NOT NULL,
+    -- The record's id, then the contacts and companies it links to now.
+    links        uuid[]      NOT NULL,
+    PRIMARY KEY (stream_type, id)
+);
+CREATE INDEX states_by_link ON {states} USING gin (links);
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_tables_live_in_the_generation_schema() {
+        let ddl = create_tables("audit_g3");
+        assert!(ddl.contains("CREATE TABLE \"audit_g3\".entries ("));
+        assert!(ddl.contains("CREATE TABLE \"audit_g3\".states ("));
+        assert_eq!(ddl.matches("CREATE INDEX").count(), 5);
+    }
+}

@@ -1,0 +1,497 @@
+//! Who may see and change what, over HTTP: every record route × every role × a record of the
+//! caller's own, of its team and of another team, asserting allow or deny; lists that hold only
+//! what the caller may see; and the access log: every disclosure and every refusal is an access
+//! event, committed before the answer.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use system_tests::TestSystem;
+use uuid::Uuid;
+
+const ROLES: [&str; 8] = [
+    "admin",
+    "manager",
+    "sales",
+    "support",
+    "marketing",
+    "analyst",
+    "auditor",
+    "service",
+];
+
+const COLLECTIONS: [&str; 7] = [
+    "companies",
+    "contacts",
+    "leads",
+    "deals",
+    "activities",
+    "tasks",
+    "cases",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Own,
+    Team,
+    Other,
+}
+
+/// The defaults of the access rules, written out (not computed by the policy under test):
+/// may `role` (of team Berlin) read and write a `kind` record of `collection`?
+fn allowed(role: &str, collection: &str, kind: Kind) -> bool {
+    let everything = |collections: &[&str]| collections.contains(&collection);
+    match role {
+        "admin" => true,
+        "manager" | "sales" => kind != Kind::Other,
+        "support" => everything(&["companies", "contacts", "activities", "tasks", "cases"]),
+        "marketing" => everything(&["contacts", "leads"]),
+        // analyst: reports and history; auditor: the audit trail; service: its scopes (none).
+        _ => false,
+    }
+}
+
+/// One set of records, each linked the way records link in real use.
+struct Records {
+    ids: BTreeMap<&'static str, Uuid>,
+}
+
+async fn records_owned_by(system: &TestSystem, owner: Uuid, pipeline: Uuid, name: &str) -> Records {
+    let admin = &system.admin;
+    let company = system
+        .post(
+            admin,
+            "/v1/companies",
+            json!({"name": format!("{name} GmbH"), "owner_id": owner}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let contact = system
+        .post(
+            admin,
+            "/v1/contacts",
+            json!({"first_name": name, "last_name": "Example", "company_id": company, "owner_id": owner}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let lead = system
+        .post(
+            admin,
+            "/v1/leads",
+            json!({"name": format!("{name} enquiry"), "source": "web", "owner_id": owner}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let deal = system
+        .post(
+            admin,
+            "/v1/deals",
+            json!({"title": format!("{name} deal"), "pipeline_id": pipeline, "stage": "new",
+                   "amount": {"amount_minor": 1000, "currency": "EUR"},
+                   "company_id": company, "owner_id": owner}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let activity = system
+        .post(
+            admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": format!("call {name}"),
+                   "occurred_at": "2026-01-05T10:00:00Z", "company_id": company}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let task = system
+        .post(
+            admin,
+            "/v1/tasks",
+            json!({"title": format!("follow up {name}"), "due_at": "2026-12-01T10:00:00Z",
+                   "assignee_id": owner, "company_id": company}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let case = system
+        .post(
+            admin,
+            "/v1/cases",
+            json!({"subject": format!("{name} cannot log in"), "contact_id": contact,
+                   "priority": "normal", "assignee_id": owner}),
+        )
+        .await
+        .expect(201)
+        .id();
+    Records {
+        ids: BTreeMap::from([
+            ("companies", company),
+            ("contacts", contact),
+            ("leads", lead),
+            ("deals", deal),
+            ("activities", activity),
+            ("tasks", task),
+            ("cases", case),
+        ]),
+    }
+}
+
+/// A change each collection accepts again and again (or refuses as a conflict, never as 403).
+fn a_change(collection: &str, id: Uuid) -> (Method, String, Value) {
+    match collection {
+        "companies" => (
+            Method::PATCH,
+            format!("/v1/companies/{id}"),
+            json!({"industry": "Software"}),
+        ),
+        "contacts" => (
+            Method::PATCH,
+            format!("/v1/contacts/{id}"),
+            json!({"title": "CFO"}),
+        ),
+        "leads" => (Method::POST, format!("/v1/leads/{id}/qualify"), json!({})),
+        "deals" => (
+            Method::POST,
+            format!("/v1/deals/{id}/stage"),
+            json!({"stage": "new"}),
+        ),
+        "activities" => (
+            Method::POST,
+            format!("/v1/activities/{id}/complete"),
+            json!({}),
+        ),
+        "tasks" => (Method::POST, format!("/v1/tasks/{id}/complete"), json!({})),
+        "cases" => (
+            Method::POST,
+            format!("/v1/cases/{id}/status"),
+            json!({"status": "open"}),
+        ),
+        other => panic!("no change for {other}"),
+    }
+}
+
+async fn access_events(system: &TestSystem) -> Vec<(String, Value)> {
+    let (client, connection) = tokio_postgres::connect(&system.database.url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
+        .query(
+            "SELECT actor, payload FROM events WHERE category = 'access' ORDER BY position",
+            &[],
+        )
+        .await
+        .expect("the log reads")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_record_route_allows_exactly_what_each_role_may_do() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let pipeline = system
+        .post(
+            &admin,
+            "/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10},
+                                                {"key": "won_soon", "name": "Closing", "probability": 80}]}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let (peer, _) = system.user("berlin-peer", "sales", Some("Berlin")).await;
+    let (stranger, _) = system.user("munich-sales", "sales", Some("Munich")).await;
+    let team_records = records_owned_by(&system, peer, pipeline, "Team").await;
+    let other_records = records_owned_by(&system, stranger, pipeline, "Other").await;
+
+    let mut refused = 0;
+    let mut disclosed = 0;
+    for role in ROLES {
+        let (me, token) = system
+            .user(&format!("{role}-berlin"), role, Some("Berlin"))
+            .await;
+        let own_records = records_owned_by(&system, me, pipeline, role).await;
+        let last = system
+            .post(&admin, "/v1/companies", json!({"name": "marker"}))
+            .await
+            .expect(201)
+            .position()
+            .to_string();
+        for (kind, records) in [
+            (Kind::Own, &own_records),
+            (Kind::Team, &team_records),
+            (Kind::Other, &other_records),
+        ] {
+            for collection in COLLECTIONS {
+                let id = records.ids[collection];
+                let expected = allowed(role, collection, kind);
+                let read = system
+                    .send(
+                        Method::GET,
+                        Some(&token),
+                        &format!("/v1/{collection}/{id}"),
+                        &[("x-crm-min-position", &last)],
+                        None,
+                    )
+                    .await;
+                let status = read.status.as_u16();
+                assert_eq!(
+                    status,
+                    if expected { 200 } else { 403 },
+                    "{role} reading {kind:?} {collection}: {}",
+                    read.body
+                );
+                if expected {
+                    disclosed += 1;
+                } else {
+                    refused += 1;
+                }
+
+                let (method, path, body) = a_change(collection, id);
+                let body = serde_json::to_vec(&body).expect("json");
+                let write = system
+                    .send(method, Some(&token), &path, &[], Some(&body))
+                    .await;
+                let status = write.status.as_u16();
+                if expected {
+                    assert!(
+                        matches!(status, 200 | 201 | 409),
+                        "{role} changing {kind:?} {collection}: {status} {}",
+                        write.body
+                    );
+                } else {
+                    assert_eq!(
+                        status, 403,
+                        "{role} changing {kind:?} {collection}: {}",
+                        write.body
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+
+    let events = access_events(&system).await;
+    let outcome = |wanted: &str| {
+        events
+            .iter()
+            .filter(|(_, payload)| payload["outcome"] == wanted)
+            .count()
+    };
+    assert_eq!(outcome("denied"), refused, "every refusal is logged");
+    assert!(
+        outcome("allowed") >= disclosed,
+        "every disclosure is logged ({} of {disclosed})",
+        outcome("allowed")
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_list_holds_only_what_the_caller_may_see() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let pipeline = system
+        .post(
+            &admin,
+            "/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let (me, token) = system.user("ada", "sales", Some("Berlin")).await;
+    let (peer, _) = system.user("bob", "sales", Some("Berlin")).await;
+    let (stranger, _) = system.user("carl", "sales", Some("Munich")).await;
+    let mine = records_owned_by(&system, me, pipeline, "Mine").await;
+    let team = records_owned_by(&system, peer, pipeline, "Team").await;
+    let other = records_owned_by(&system, stranger, pipeline, "Other").await;
+    let last = system
+        .post(&admin, "/v1/companies", json!({"name": "marker"}))
+        .await
+        .expect(201)
+        .position()
+        .to_string();
+
+    for collection in COLLECTIONS {
+        let list = system
+            .send(
+                Method::GET,
+                Some(&token),
+                &format!("/v1/{collection}?limit=500"),
+                &[
+                    ("x-crm-min-position", &last),
+                    ("x-crm-purpose", "weekly review"),
+                ],
+                None,
+            )
+            .await
+            .expect(200);
+        let ids: Vec<String> = list.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|item| item["id"].as_str().expect("an id").to_owned())
+            .collect();
+        let has = |records: &Records| ids.contains(&records.ids[collection].to_string());
+        assert!(has(&mine), "{collection}: my own record is listed");
+        assert!(has(&team), "{collection}: my team's record is listed");
+        assert!(!has(&other), "{collection}: another team's record is not");
+    }
+
+    let events = access_events(&system).await;
+    let lists: Vec<&Value> = events
+        .iter()
+        .map(|(_, payload)| payload)
+        .filter(|payload| payload["action"] == "list")
+        .collect();
+    assert_eq!(lists.len(), COLLECTIONS.len(), "one access per list");
+    for list in lists {
+        assert_eq!(list["purpose"], "weekly review");
+        assert_eq!(list["outcome"], "allowed");
+        let named: Vec<&Value> = list["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .collect();
+        assert!(
+            named.iter().all(|record| record["id"]
+                != json!(other.ids[record["collection"].as_str().unwrap_or("")])),
+            "the access names what was disclosed, and nothing of another team: {list}"
+        );
+    }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_is_logged_with_its_purpose_and_a_bad_token_of_a_known_user_too() {
+    let system = TestSystem::start().await;
+    let company = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201);
+    let (user_id, token) = system.user("dora", "support", None).await;
+    let read = system
+        .send(
+            Method::GET,
+            Some(&token),
+            &format!("/v1/companies/{}", company.id()),
+            &[
+                ("x-crm-min-position", &company.position().to_string()),
+                ("x-crm-purpose", "customer called about an invoice"),
+                ("x-request-id", "call-4711"),
+            ],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["name"], "Acme");
+
+    let forged = format!("crm_{}_{}", user_id.simple(), "0".repeat(64));
+    system
+        .get(&forged, &format!("/v1/companies/{}", company.id()))
+        .await
+        .expect(401);
+
+    let events = access_events(&system).await;
+    let (actor, read) = events
+        .iter()
+        .find(|(_, payload)| payload["action"] == "read")
+        .expect("the read is logged");
+    assert_eq!(actor, &format!("user:{user_id}"));
+    assert_eq!(read["purpose"], "customer called about an invoice");
+    assert_eq!(read["request_id"], "call-4711");
+    assert_eq!(read["role"], "support");
+    assert_eq!(read["route"], "GET /v1/companies/{id}");
+    assert_eq!(
+        read["records"],
+        json!([{"collection": "companies", "id": company.id()}])
+    );
+    assert!(
+        read["client"]
+            .as_str()
+            .is_some_and(|client| client.starts_with("127.0.0.1:"))
+    );
+    let (_, failed) = events
+        .iter()
+        .find(|(_, payload)| payload["outcome"] == "unauthenticated")
+        .expect("the failed authentication is logged");
+    assert_eq!(failed["action"], "authenticate");
+    assert_eq!(failed["records"], json!([]));
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_token_reaches_what_its_scopes_name() {
+    let system = TestSystem::start().await;
+    let company = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201);
+    let contact = system
+        .post(
+            &system.admin,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "L", "company_id": company.id()}),
+        )
+        .await
+        .expect(201);
+    let service = system
+        .post(
+            &system.admin,
+            "/v1/users",
+            json!({"username": "billing", "role": "service", "scopes": ["contacts:read"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(service.body["scopes"], json!(["contacts:read"]));
+    let token = service.body["token"].as_str().expect("a token").to_owned();
+    let wait = contact.position().to_string();
+    let get = |path: String| {
+        let token = token.clone();
+        let wait = wait.clone();
+        let system = &system;
+        async move {
+            system
+                .send(
+                    Method::GET,
+                    Some(&token),
+                    &path,
+                    &[("x-crm-min-position", &wait)],
+                    None,
+                )
+                .await
+        }
+    };
+    get(format!("/v1/contacts/{}", contact.id()))
+        .await
+        .expect(200);
+    get(format!("/v1/companies/{}", company.id()))
+        .await
+        .expect(403);
+    system
+        .patch(
+            &token,
+            &format!("/v1/contacts/{}", contact.id()),
+            json!({"title": "CEO"}),
+        )
+        .await
+        .expect(403);
+
+    let bad = system
+        .post(
+            &system.admin,
+            "/v1/users",
+            json!({"username": "broken", "role": "service", "scopes": ["contacts:fly"]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.invalid_field(), "scopes[0]");
+    system.stop().await;
+}

@@ -1,0 +1,208 @@
+//! The audit trail over HTTP: an auditor sees who read and changed a record (field by field),
+//! what one user did, and the data subject report of a contact; nobody else may ask, and every
+//! audit call is itself logged.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use system_tests::{Reply, TestSystem};
+use uuid::Uuid;
+
+async fn get_at(system: &TestSystem, token: &str, path: &str, position: u64) -> Reply {
+    system
+        .send(
+            Method::GET,
+            Some(token),
+            path,
+            &[
+                ("x-crm-min-position", &position.to_string()),
+                ("x-crm-purpose", "subject access request 2026-117"),
+            ],
+            None,
+        )
+        .await
+}
+
+fn entries(reply: &Reply) -> &Vec<Value> {
+    reply.body["entries"].as_array().expect("entries")
+}
+
+#[tokio::test]
+async fn an_auditor_sees_who_read_and_changed_a_contact_and_the_subject_report() {
+    let system = TestSystem::start().await;
+    let (sales_id, sales) = system.user("sam", "sales", Some("Berlin")).await;
+    let (_, auditor) = system.user("alice", "auditor", None).await;
+    let contact = system
+        .post(
+            &sales,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}),
+        )
+        .await
+        .expect(201);
+    let id = contact.id();
+    let changed = system
+        .patch(
+            &sales,
+            &format!("/v1/contacts/{id}"),
+            json!({"email": "ada@lovelace.example"}),
+        )
+        .await
+        .expect(200);
+    let activity = system
+        .post(
+            &sales,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "intro call", "occurred_at": "2026-11-20T09:00:00Z",
+                   "contact_id": id, "duration_minutes": 20}),
+        )
+        .await
+        .expect(201);
+    let read = get_at(
+        &system,
+        &sales,
+        &format!("/v1/contacts/{id}"),
+        changed.position(),
+    )
+    .await
+    .expect(200);
+    assert_eq!(read.body["emails"], json!(["ada@lovelace.example"]));
+    let last = system
+        .post(&system.admin, "/v1/companies", json!({"name": "marker"}))
+        .await
+        .expect(201)
+        .position()
+        .max(activity.position());
+
+    let trail = get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/records/contacts/{id}"),
+        last,
+    )
+    .await
+    .expect(200);
+    let trail = entries(&trail);
+    let actions: Vec<&str> = trail
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["read", "change", "change"], "newest first");
+    assert_eq!(trail[0]["actor_id"], json!(sales_id));
+    assert_eq!(trail[0]["purpose"], "subject access request 2026-117");
+    assert_eq!(trail[0]["outcome"], "allowed");
+    let email_change = trail[1]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|change| change["field"] == "emails")
+        .expect("the e-mail change is named");
+    assert_eq!(email_change["old"], json!(["ada@example.org"]));
+    assert_eq!(email_change["new"], json!(["ada@lovelace.example"]));
+
+    let changes_only = get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/records/contacts/{id}?action=change"),
+        last,
+    )
+    .await
+    .expect(200);
+    assert_eq!(entries(&changes_only).len(), 2);
+
+    let actor = get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/actors/{sales_id}"),
+        last,
+    )
+    .await
+    .expect(200);
+    assert!(
+        entries(&actor).len() >= 4,
+        "the user's creation, change, activity and read"
+    );
+
+    let report = get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/subjects/contacts/{id}"),
+        last,
+    )
+    .await
+    .expect(200);
+    assert_eq!(report.body["contact"]["first_name"], "Ada");
+    let concerned: Vec<String> = entries(&report)
+        .iter()
+        .filter_map(|entry| entry["record"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        concerned.contains(&activity.id().to_string()),
+        "the call logged against her"
+    );
+    assert!(concerned.contains(&id.to_string()));
+
+    // Nobody but auditors and admins may ask; the refusal is logged like any other.
+    get_at(
+        &system,
+        &sales,
+        &format!("/v1/audit/records/contacts/{id}"),
+        last,
+    )
+    .await
+    .expect(403);
+    // The auditor may not read the record itself.
+    get_at(&system, &auditor, &format!("/v1/contacts/{id}"), last)
+        .await
+        .expect(403);
+
+    let later = system
+        .post(&system.admin, "/v1/companies", json!({"name": "marker 2"}))
+        .await
+        .expect(201)
+        .position();
+    let trail = get_at(
+        &system,
+        &system.admin,
+        &format!("/v1/audit/records/contacts/{id}"),
+        later,
+    )
+    .await
+    .expect(200);
+    let outcomes: Vec<(&str, &str)> = entries(&trail)
+        .iter()
+        .map(|entry| {
+            (
+                entry["action"].as_str().unwrap_or(""),
+                entry["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        outcomes.contains(&("audit", "allowed")),
+        "the audit reads are logged: {outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("audit", "denied")),
+        "and the refused one: {outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("read", "denied")),
+        "and the auditor's read: {outcomes:?}"
+    );
+
+    system
+        .get(
+            &system.admin,
+            &format!("/v1/audit/records/planets/{}", Uuid::now_v7()),
+        )
+        .await
+        .expect(404);
+    system
+        .get(
+            &system.admin,
+            &format!("/v1/audit/records/contacts/{id}?action=dance"),
+        )
+        .await
+        .expect(422);
+    system.stop().await;
+}
