@@ -1,6 +1,8 @@
 //! What the benchmarks share: a realistic event, a load that writes it, and latency summaries.
 //! The benchmarks are run by hand (see README.md); tests never time anything.
 
+pub mod system;
+
 use std::time::Duration;
 
 use chrono::Utc;

@@ -206,3 +206,77 @@ async fn an_auditor_sees_who_read_and_changed_a_contact_and_the_subject_report()
         .expect(422);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() {
+    let system = TestSystem::start().await;
+    let (_, analyst) = system.user("ana", "analyst", None).await;
+    let (_, auditor) = system.user("aud", "auditor", None).await;
+    let (_, sales) = system.user("sal", "sales", Some("Berlin")).await;
+    let company = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201);
+    let id = company.id();
+    let renamed = system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{id}"),
+            json!({"name": "Acme Holding"}),
+        )
+        .await
+        .expect(200);
+
+    let history = get_at(
+        &system,
+        &analyst,
+        &format!("/v1/companies/{id}/history"),
+        renamed.position(),
+    )
+    .await
+    .expect(200);
+    let events = history.body["events"].as_array().expect("events");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["type"], "crm.company.created.v1");
+    assert_eq!(events[1]["version"], 2);
+    assert_eq!(events[1]["data"]["name"], "Acme Holding");
+    get_at(
+        &system,
+        &sales,
+        &format!("/v1/companies/{id}/history"),
+        renamed.position(),
+    )
+    .await
+    .expect(403);
+    system
+        .get(
+            &analyst,
+            &format!("/v1/companies/{}/history", Uuid::now_v7()),
+        )
+        .await
+        .expect(404);
+
+    let first = system.get(&auditor, "/v1/events?limit=3").await.expect(200);
+    let page = first.body["events"].as_array().expect("events");
+    let positions: Vec<u64> = page
+        .iter()
+        .map(|event| event["position"].as_u64().expect("a position"))
+        .collect();
+    assert_eq!(positions, [1, 2, 3], "the log from its first event");
+    let next = first.body["next_after"].as_u64().expect("more follow");
+    let second = system
+        .get(&auditor, &format!("/v1/events?after={next}&limit=1000"))
+        .await
+        .expect(200);
+    let rest = second.body["events"].as_array().expect("events");
+    assert_eq!(rest[0]["position"], json!(next + 1), "no gap between pages");
+    assert!(
+        rest.iter()
+            .any(|event| event["type"] == "crm.access.record_accessed.v1"
+                && event["data"]["action"] == "history"),
+        "the history read is in the log"
+    );
+    system.get(&sales, "/v1/events").await.expect(403);
+    system.get(&auditor, "/v1/events?limit=0").await.expect(422);
+    system.stop().await;
+}

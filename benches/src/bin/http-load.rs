@@ -13,20 +13,18 @@
 //! `cargo build --release -p crm && cargo run --release -p crm-benches --bin http-load`
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::Utc;
 use clap::Parser;
+use crm_benches::system::{Client, readiness, start, wait_for_projection};
 use crm_benches::{cpu_seconds, cpu_seconds_named, new_histogram, peak_rss_mib, rate, summary};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use testkit::{TestDatabase, TestStream};
-use uuid::Uuid;
 
 #[derive(Parser)]
 struct Options {
@@ -99,29 +97,6 @@ impl Kind {
     }
 }
 
-/// The system under load: one started here (dropped with it), or one given.
-struct Target {
-    base: String,
-    token: String,
-    pid: Option<u32>,
-    _system: Option<Started>,
-}
-
-struct Started {
-    child: Child,
-    data: PathBuf,
-    _database: TestDatabase,
-    _stream: TestStream,
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
-
 /// What the load works on.
 struct World {
     pipeline: String,
@@ -137,7 +112,13 @@ struct World {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let target = start(&options).await?;
+    let target = start(
+        &options.crm,
+        options.url.as_deref(),
+        options.token.as_deref(),
+        options.pid,
+    )
+    .await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.connections)
         .tcp_nodelay(true)
@@ -167,107 +148,6 @@ async fn main() -> anyhow::Result<()> {
         None => println!("crm peak RSS: unknown (pass --pid with --url)"),
     }
     Ok(())
-}
-
-/// Starts `crm up` on a fresh database and stream, or takes the system at `--url`.
-async fn start(options: &Options) -> anyhow::Result<Target> {
-    if let (Some(url), Some(token)) = (&options.url, &options.token) {
-        return Ok(Target {
-            base: url.trim_end_matches('/').to_owned(),
-            token: token.clone(),
-            pid: options.pid,
-            _system: None,
-        });
-    }
-    let database = TestDatabase::empty().await;
-    let stream = TestStream::new();
-    let data = std::env::temp_dir().join(format!("crm-bench-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&data)?;
-    let port = testkit::free_port();
-    let token = format!("bench-admin-{}", Uuid::new_v4().simple());
-    let child = Command::new(&options.crm)
-        .arg("up")
-        .env("CRM_DATABASE_URL", &database.url)
-        .env("CRM_NATS_URL", &stream.url)
-        .env("CRM_NATS_STREAM", &stream.stream)
-        .env("CRM_NATS_SUBJECT_PREFIX", &stream.subject_prefix)
-        .env("CRM_DATA_DIR", &data)
-        .env("CRM_API_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CRM_ADMIN_TOKEN", &token)
-        .env("CRM_DEMO_SEED", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", options.crm.display()))?;
-    let pid = child.id();
-    let started = Started {
-        child,
-        data,
-        _database: database,
-        _stream: stream,
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let probe = reqwest::Client::new();
-    while probe.get(format!("{base}/healthz")).send().await.is_err() {
-        if Instant::now() > deadline {
-            bail!("crm up did not answer on {base} within a minute");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(Target {
-        base,
-        token,
-        pid: Some(pid),
-        _system: Some(started),
-    })
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    /// Sends one request; `Ok` with the JSON answer on 2xx, `Err` naming the status otherwise.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() {
-            bail!("{path}: {status}: {}", String::from_utf8_lossy(&bytes));
-        }
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::POST, path, Some(&body)).await
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn create(&self, path: &str, body: Value) -> anyhow::Result<String> {
-        let answer = self.post(path, body).await?;
-        answer["id"]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("no id in {answer}"))
-    }
 }
 
 fn company_body(n: u64) -> Value {
@@ -376,44 +256,6 @@ async fn setup(client: &Client, options: &Options) -> anyhow::Result<World> {
         deals,
         stages,
     })
-}
-
-/// `/readyz` as the poller reads it: the store's position and the records projection's.
-async fn readiness(client: &Client) -> anyhow::Result<(u64, u64)> {
-    let response = client
-        .http
-        .get(format!("{}/readyz", client.base))
-        .send()
-        .await?;
-    let body: Value = response.json().await?;
-    let store = body["store"]["position"]
-        .as_u64()
-        .with_context(|| format!("no store position in {body}"))?;
-    let records = body["projections"]
-        .as_array()
-        .and_then(|projections| {
-            projections
-                .iter()
-                .find(|projection| projection["name"] == "records")
-        })
-        .and_then(|projection| projection["position"].as_u64())
-        .with_context(|| format!("no records projection in {body}"))?;
-    Ok((store, records))
-}
-
-async fn wait_for_projection(client: &Client, limit: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok((store, records)) = readiness(client).await
-            && records >= store
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the records projection did not catch up within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 struct Outcome {

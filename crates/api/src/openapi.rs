@@ -39,6 +39,7 @@ use crate::request::MAX_BODY_BYTES;
 use crate::v1::companies::{ChangeCompany, CreateCompany};
 use crate::v1::contacts::{ChangeContact, CreateContact};
 use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
+use crate::v1::history::{EventsPage, History};
 use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
 use crate::v1::pipelines::{AddStage, CreatePipeline, ReorderStages};
 use crate::v1::touchpoints::{
@@ -90,12 +91,13 @@ enum Tag {
     Tasks,
     Cases,
     Users,
+    History,
     Audit,
     Operations,
 }
 
 impl Tag {
-    const ALL: [Tag; 11] = [
+    const ALL: [Tag; 12] = [
         Tag::Companies,
         Tag::Contacts,
         Tag::Leads,
@@ -105,6 +107,7 @@ impl Tag {
         Tag::Tasks,
         Tag::Cases,
         Tag::Users,
+        Tag::History,
         Tag::Audit,
         Tag::Operations,
     ];
@@ -120,6 +123,7 @@ impl Tag {
             Tag::Tasks => "tasks",
             Tag::Cases => "cases",
             Tag::Users => "users",
+            Tag::History => "history",
             Tag::Audit => "audit",
             Tag::Operations => "operations",
         }
@@ -141,6 +145,7 @@ impl Tag {
             Tag::Tasks => "Work to do, assigned to a user and due at a time.",
             Tag::Cases => "Service cases, from new through open, pending and resolved to closed.",
             Tag::Users => "People and services that call the API, with their role and team.",
+            Tag::History => "The log itself: a record's events, and every event in order.",
             Tag::Audit => {
                 "The audit trail, for auditor and admin only; each call is itself logged as an \
                  access."
@@ -198,6 +203,8 @@ enum Kind {
     List,
     /// A read of the audit trail: the time range, the action and the page.
     Audit,
+    /// A page of the log: `after` and `limit`.
+    Events,
     /// An operations route: no token.
     Open,
 }
@@ -269,6 +276,24 @@ const fn committed(status: u16) -> Answer {
     Answer::Command {
         status,
         body: schema_of::<Committed>(),
+    }
+}
+
+/// A record's events in order.
+const fn history_route(path: &'static str, operation_id: &'static str) -> Route {
+    Route {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary: "The record's events in order, with actor and time (analyst, admin)",
+        tag: Tag::History,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The record's events, oldest first.",
+            body: schema_of::<History>(),
+        },
+        errors: READ_ERRORS,
     }
 }
 
@@ -785,6 +810,30 @@ const ROUTES: &[Route] = &[
         },
         errors: LIST_ERRORS,
     },
+    // history
+    Route {
+        method: Method::Get,
+        path: "/v1/events",
+        operation_id: "readLog",
+        summary: "The raw event log in position order, domain events and accesses alike \
+            (analyst, auditor, admin)",
+        tag: Tag::History,
+        kind: Kind::Events,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "One page of the log.",
+            body: schema_of::<EventsPage>(),
+        },
+        errors: &[401, 403, 422, 503],
+    },
+    history_route("/v1/companies/{id}/history", "companyHistory"),
+    history_route("/v1/contacts/{id}/history", "contactHistory"),
+    history_route("/v1/leads/{id}/history", "leadHistory"),
+    history_route("/v1/pipelines/{id}/history", "pipelineHistory"),
+    history_route("/v1/deals/{id}/history", "dealHistory"),
+    history_route("/v1/activities/{id}/history", "activityHistory"),
+    history_route("/v1/tasks/{id}/history", "taskHistory"),
+    history_route("/v1/cases/{id}/history", "caseHistory"),
     // operations
     Route {
         method: Method::Get,
@@ -994,6 +1043,7 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "X-Crm-Purpose",
             "X-Request-Id",
         ]),
+        Kind::Events => names.extend(["X-Crm-Purpose", "X-Request-Id", "after", "event_limit"]),
         Kind::Audit => names.extend([
             "X-Crm-Min-Position",
             "min_position",
@@ -1243,6 +1293,18 @@ fn parameters(inputs: &mut SchemaGenerator) -> Value {
             "in": "header",
             "description": "The request's id, recorded with the access; one is made when absent.",
             "schema": { "type": "string", "maxLength": 128 },
+        },
+        "after": {
+            "name": "after",
+            "in": "query",
+            "description": "Events after this position (0, the default, for the first).",
+            "schema": position,
+        },
+        "event_limit": {
+            "name": "limit",
+            "in": "query",
+            "description": "The page size.",
+            "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 },
         },
         "from": {
             "name": "from",

@@ -161,7 +161,8 @@ fn every_operation_is_complete() {
                     "{method} {path}"
                 );
             }
-            "get" if !open => assert!(
+            // The log is the store itself, never behind: no position to wait for.
+            "get" if !open && path != "/v1/events" => assert!(
                 parameters.contains(&"#/components/parameters/X-Crm-Min-Position"),
                 "{method} {path}"
             ),

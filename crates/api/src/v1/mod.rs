@@ -6,6 +6,7 @@ mod audit;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod deals;
+pub(crate) mod history;
 pub(crate) mod leads;
 pub(crate) mod pipelines;
 mod reads;
@@ -44,6 +45,15 @@ pub(crate) fn resource_of(collection: Collection) -> Resource {
 
 pub fn routes(api: ApiState) -> Router {
     Router::new()
+        .route("/v1/events", get(history::events))
+        .route("/v1/companies/{id}/history", get(history::record_history))
+        .route("/v1/contacts/{id}/history", get(history::record_history))
+        .route("/v1/leads/{id}/history", get(history::record_history))
+        .route("/v1/pipelines/{id}/history", get(history::record_history))
+        .route("/v1/deals/{id}/history", get(history::record_history))
+        .route("/v1/activities/{id}/history", get(history::record_history))
+        .route("/v1/tasks/{id}/history", get(history::record_history))
+        .route("/v1/cases/{id}/history", get(history::record_history))
         .route(
             "/v1/companies",
             post(companies::create).get(reads::list_records),

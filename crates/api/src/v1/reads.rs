@@ -77,7 +77,7 @@ impl From<RecordsError> for ApiError {
 }
 
 /// The collection a route serves: `/v1/<collection>/...`.
-fn collection_of(route: &MatchedPath) -> Result<Collection, ApiError> {
+pub(crate) fn collection_of(route: &MatchedPath) -> Result<Collection, ApiError> {
     route
         .as_str()
         .split('/')

@@ -1,0 +1,214 @@
+//! The log itself, for analysts and auditors: one record's events in order
+//! (`GET /v1/{collection}/{id}/history`) and the whole log page by page (`GET /v1/events`).
+//! Both disclose customer data, so both are decided by the policy and logged like every read.
+
+use axum::Json;
+use axum::extract::{MatchedPath, Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use domain::access::{AccessAction, RecordRef};
+use eventstore::{Category, StoredEvent, StreamRef};
+use policy::{Action, Reach, Resource};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{reads::collection_of, resource_of};
+use crate::access::Accessor;
+use crate::problem::ApiError;
+use crate::request::{MinPosition, Path};
+use crate::state::ApiState;
+
+/// The most events one page of `/v1/events` holds.
+pub const MAX_EVENTS_PAGE: u32 = 1_000;
+
+/// An event as the log holds it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LoggedEvent {
+    /// The global position: gapless, in commit order.
+    pub position: u64,
+    pub id: Uuid,
+    /// `crm.<aggregate>.<event>.v<N>`, or `crm.access.record_accessed.v1`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `<aggregate>/<id>`.
+    pub subject: String,
+    /// The aggregate's version after this event; absent for an access.
+    pub version: Option<u64>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub data: serde_json::Value,
+    /// The chained SHA-256, hex.
+    pub hash: String,
+}
+
+impl From<StoredEvent> for LoggedEvent {
+    fn from(event: StoredEvent) -> Self {
+        LoggedEvent {
+            position: event.position,
+            id: event.event_id,
+            event_type: event.public_type(),
+            subject: format!("{}/{}", event.stream.stream_type, event.stream.stream_id),
+            version: event.stream_version,
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+            actor: event.actor,
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            data: event.payload,
+            hash: hex::encode(event.hash),
+        }
+    }
+}
+
+/// One record's events, oldest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct History {
+    pub collection: String,
+    pub id: Uuid,
+    pub events: Vec<LoggedEvent>,
+}
+
+/// Every event of one record, in order, with who and when.
+pub async fn record_history(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+    min_position: MinPosition,
+    route: MatchedPath,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let Accessor { caller, access } = accessor.doing(AccessAction::History);
+    let collection = collection_of(&route)?;
+    let asked = || {
+        vec![RecordRef {
+            collection: collection.as_str().to_owned(),
+            id,
+        }]
+    };
+    api.authorize_any(&caller, &access, Resource::History, Action::Read, asked())
+        .await?;
+    if api
+        .policy
+        .reach(&caller.principal(), Resource::History, Action::Read)
+        < Reach::All
+    {
+        // Whose record it is, as the records read model knows it.
+        let schema = super::reads::live_schema(&api, min_position).await?;
+        let found = api.records.get(&schema, collection, id).await?;
+        let found = found.ok_or(ApiError::NotFound("record"))?;
+        api.authorize(
+            &caller,
+            &access,
+            Resource::History,
+            Action::Read,
+            &found.ownership,
+            asked(),
+        )
+        .await?;
+        api.authorize(
+            &caller,
+            &access,
+            resource_of(collection),
+            Action::Read,
+            &found.ownership,
+            asked(),
+        )
+        .await?;
+    }
+    let events = api
+        .reader
+        .load_stream(&StreamRef::new(collection.stream_type(), id), 0)
+        .await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound("record"));
+    }
+    let history = History {
+        collection: collection.as_str().to_owned(),
+        id,
+        events: events.into_iter().map(LoggedEvent::from).collect(),
+    };
+    let history = api
+        .disclose(&access, accesslog::Withheld::new(history, asked()))
+        .await?;
+    Ok(Json(history).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Events after this position (0, the default, for the first).
+    pub after: Option<u64>,
+    /// 1 to 1,000; 100 by default.
+    pub limit: Option<u32>,
+}
+
+/// A page of the log.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventsPage {
+    pub events: Vec<LoggedEvent>,
+    /// The `after` of the next page; absent at the end of the log as it stands.
+    pub next_after: Option<u64>,
+}
+
+/// The raw log in position order, domain events and accesses alike.
+pub async fn events(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Accessor { caller, access } = accessor.doing(AccessAction::Export);
+    api.authorize_any(&caller, &access, Resource::Events, Action::Read, Vec::new())
+        .await?;
+    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_EVENTS_PAGE {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_EVENTS_PAGE}"),
+        ));
+    }
+    let events = api
+        .reader
+        .read_from(query.after.unwrap_or(0), limit)
+        .await?;
+    let mut disclosed: Vec<RecordRef> = Vec::new();
+    for event in &events {
+        if event.category == Category::Events
+            && let Some(collection) = collection_named(&event.stream.stream_type)
+        {
+            let record = RecordRef {
+                collection: collection.to_owned(),
+                id: event.stream.stream_id,
+            };
+            if !disclosed.contains(&record) {
+                disclosed.push(record);
+            }
+        }
+    }
+    let next_after = (events.len() == limit as usize)
+        .then(|| events.last().map(|event| event.position))
+        .flatten();
+    let page = EventsPage {
+        events: events.into_iter().map(LoggedEvent::from).collect(),
+        next_after,
+    };
+    let page = api
+        .disclose(&access, accesslog::Withheld::new(page, disclosed))
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+/// The collection whose records a stream type holds (users and username claims too).
+fn collection_named(stream_type: &str) -> Option<&'static str> {
+    records::Collection::ALL
+        .into_iter()
+        .find(|collection| collection.stream_type() == stream_type)
+        .map(records::Collection::as_str)
+        .or(match stream_type {
+            "user" => Some("users"),
+            _ => None,
+        })
+}
