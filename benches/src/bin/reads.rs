@@ -182,9 +182,8 @@ async fn read_model_queries(
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|task| {
-            let (queries, projections, schema, contacts, stop, done) = (
+            let (queries, schema, contacts, stop, done) = (
                 queries.clone(),
-                projections.clone(),
                 schema.clone(),
                 contacts.clone(),
                 stop.clone(),
@@ -195,8 +194,6 @@ async fn read_model_queries(
                 while !stop.load(Ordering::Relaxed) {
                     let id = contacts[index % contacts.len()];
                     index += 13;
-                    // As the API does: name the live generation, then read the record.
-                    projections.live_schema(records::NAME).await?;
                     let found = queries.get(&schema, Collection::Contacts, id).await?;
                     anyhow::ensure!(found.is_some(), "contact {id} is in the read model");
                     done.fetch_add(1, Ordering::Relaxed);

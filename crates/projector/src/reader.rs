@@ -6,12 +6,15 @@
 //! A wait polls the registry (one primary-key read) with short sleeps, from 1 ms doubling to
 //! 10 ms: it returns within milliseconds of the commit without a connection of its own.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 
 use crate::error::{ProjectorError, WaitError};
 use crate::registry::to_position;
+use crate::retire::RETIRE_GRACE;
 
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(10);
@@ -34,10 +37,18 @@ impl LiveProjection {
     }
 }
 
+/// How long a reader reuses the name of a live schema before asking the registry again. Well
+/// under the time a retired generation is kept after a swap ([`RETIRE_GRACE`]), so a read that
+/// named the old one still finds it.
+const SERVING_TTL: Duration = Duration::from_millis(200);
+const _: () = assert!(SERVING_TTL.as_millis() * 4 <= RETIRE_GRACE.as_millis());
+
 /// Reads the registry through an owner pool ([`connect`](crate::connect)).
 #[derive(Clone)]
 pub struct ProjectionReader {
     pool: Pool,
+    /// The live schema of each projection, and when the registry said so.
+    serving: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 impl std::fmt::Debug for ProjectionReader {
@@ -48,7 +59,29 @@ impl std::fmt::Debug for ProjectionReader {
 
 impl ProjectionReader {
     pub fn new(pool: Pool) -> ProjectionReader {
-        ProjectionReader { pool }
+        ProjectionReader {
+            pool,
+            serving: Arc::default(),
+        }
+    }
+
+    /// The schema of the projection's live generation, as the registry said within the last
+    /// [`SERVING_TTL`]: what a query of the read model needs, without a round trip each time.
+    pub async fn serving_schema(&self, name: &str) -> Result<String, ProjectorError> {
+        if let Some((schema, asked)) = self.cached(name)
+            && asked.elapsed() < SERVING_TTL
+        {
+            return Ok(schema);
+        }
+        let (schema, _) = self.live_schema(name).await?;
+        if let Ok(mut serving) = self.serving.lock() {
+            serving.insert(name.to_owned(), (schema.clone(), Instant::now()));
+        }
+        Ok(schema)
+    }
+
+    fn cached(&self, name: &str) -> Option<(String, Instant)> {
+        self.serving.lock().ok()?.get(name).cloned()
     }
 
     /// The schema of the projection's live generation, and the position it has reached (the

@@ -53,8 +53,8 @@ pub(crate) async fn schema_of(
     // start; a read in those moments waits for it (bounded) rather than failing.
     let deadline = tokio::time::Instant::now() + api.min_position_wait;
     loop {
-        match api.projections.live_schema(read_model).await {
-            Ok((schema, _)) => return Ok(schema),
+        match api.projections.serving_schema(read_model).await {
+            Ok(schema) => return Ok(schema),
             Err(projector::ProjectorError::NoLiveGeneration(_))
                 if tokio::time::Instant::now() < deadline =>
             {
