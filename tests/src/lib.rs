@@ -73,6 +73,8 @@ impl TestSystem {
             ("CRM_DATA_DIR", data.path().display().to_string()),
             ("CRM_API_LISTEN", "127.0.0.1:0".to_owned()),
             ("CRM_ADMIN_TOKEN", admin.clone()),
+            // Tree heads often enough that a test's log has some.
+            ("CRM_RELAY_CHECKPOINT_EVERY_EVENTS", "5".to_owned()),
         ];
         let settings = crm::Settings::load(
             None,

@@ -280,3 +280,98 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
     system.get(&auditor, "/v1/events?limit=0").await.expect(422);
     system.stop().await;
 }
+
+/// Polls until the relay has signed a tree head covering at least `size` events.
+async fn tree_head_covering(system: &TestSystem, token: &str, size: u64) -> Value {
+    for _ in 0..200 {
+        let reply = system.get(token, "/v1/audit/tree-head").await;
+        if reply.status.as_u16() == 200 && reply.body["position"].as_u64() >= Some(size) {
+            return reply.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no tree head covers {size} events");
+}
+
+fn hash(hex_text: &Value) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_text.as_str().expect("a hex hash"), &mut bytes).expect("hex");
+    bytes
+}
+
+#[tokio::test]
+async fn an_auditor_checks_the_log_and_proves_an_event_is_in_a_signed_tree() {
+    let system = TestSystem::start().await;
+    let (_, auditor) = system.user("aud", "auditor", None).await;
+    let (_, sales) = system.user("sal", "sales", Some("Berlin")).await;
+    for n in 0..12 {
+        system
+            .post(
+                &system.admin,
+                "/v1/companies",
+                json!({"name": format!("Company {n}")}),
+            )
+            .await
+            .expect(201);
+    }
+    let first = tree_head_covering(&system, &auditor, 5).await;
+    let head = tree_head_covering(&system, &auditor, 15).await;
+    let size = head["position"].as_u64().expect("a size");
+    let root = hash(&head["tree_root"]);
+
+    // The event at position 3, as the log holds it, is in the signed tree.
+    let log = system.get(&auditor, "/v1/events?limit=5").await.expect(200);
+    let third = &log.body["events"][2];
+    assert_eq!(third["position"], 3);
+    let proof = system
+        .get(
+            &auditor,
+            &format!("/v1/audit/proofs/inclusion?position=3&tree_size={size}"),
+        )
+        .await
+        .expect(200);
+    let inclusion: eventstore::merkle::InclusionProof =
+        serde_json::from_value(proof.body["proof"].clone()).expect("an inclusion proof");
+    inclusion
+        .verify(&hash(&third["hash"]), &root)
+        .expect("the proof leads to the signed root");
+    assert!(
+        inclusion
+            .verify(&hash(&log.body["events"][3]["hash"]), &root)
+            .is_err(),
+        "and not for another event"
+    );
+
+    // The earlier head's tree is a prefix of the later one.
+    let from = first["position"].as_u64().expect("a size");
+    let proof = system
+        .get(
+            &auditor,
+            &format!("/v1/audit/proofs/consistency?from={from}&to={size}"),
+        )
+        .await
+        .expect(200);
+    let consistency: eventstore::merkle::ConsistencyProof =
+        serde_json::from_value(proof.body["proof"].clone()).expect("a consistency proof");
+    consistency
+        .verify(&hash(&first["tree_root"]), &root)
+        .expect("the log was only appended to");
+
+    let verified = system.get(&auditor, "/v1/audit/verify").await.expect(200);
+    assert_eq!(verified.body["ok"], true, "{}", verified.body);
+    assert!(verified.body["tree_heads_checked"].as_u64() >= Some(2));
+
+    system
+        .get(
+            &auditor,
+            &format!(
+                "/v1/audit/proofs/inclusion?position=3&tree_size={}",
+                size + 1_000
+            ),
+        )
+        .await
+        .expect(422);
+    system.get(&sales, "/v1/audit/verify").await.expect(403);
+    system.get(&sales, "/v1/audit/tree-head").await.expect(403);
+    system.stop().await;
+}

@@ -36,6 +36,7 @@ use serde_json::{Map, Value, json};
 use crate::command::Committed;
 use crate::problem::{PROBLEM_CONTENT_TYPE, Problem};
 use crate::request::MAX_BODY_BYTES;
+use crate::v1::audit::{Consistency, Inclusion};
 use crate::v1::companies::{ChangeCompany, CreateCompany};
 use crate::v1::contacts::{ChangeContact, CreateContact};
 use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
@@ -205,6 +206,12 @@ enum Kind {
     Audit,
     /// A page of the log: `after` and `limit`.
     Events,
+    /// A check of the log itself: no parameters.
+    LogCheck,
+    /// An inclusion proof: `position` and `tree_size`.
+    Inclusion,
+    /// A consistency proof: `from` and `to` (tree sizes).
+    Consistency,
     /// An operations route: no token.
     Open,
 }
@@ -810,6 +817,66 @@ const ROUTES: &[Route] = &[
         },
         errors: LIST_ERRORS,
     },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/verify",
+        operation_id: "verifyLog",
+        summary: "The hash chain and the Merkle tree recomputed from the first event, every \
+            signed tree head checked: ok, or the first broken position and why (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::LogCheck,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The report of the check.",
+            body: schema_of::<eventstore::AuditReport>(),
+        },
+        errors: &[401, 403, 503],
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/tree-head",
+        operation_id: "latestTreeHead",
+        summary: "The latest signed tree head: size, chain hash, Merkle root, time, key id and \
+            Ed25519 signature (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::LogCheck,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The signed tree head.",
+            body: schema_of::<eventstore::checkpoint::TreeHead>(),
+        },
+        errors: &[401, 403, 404, 503],
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/proofs/inclusion",
+        operation_id: "inclusionProof",
+        summary: "Proof (RFC 6962) that the event at a position is in a signed tree \
+            (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::Inclusion,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The audit path and the signed tree head it leads to.",
+            body: schema_of::<Inclusion>(),
+        },
+        errors: &[401, 403, 404, 422, 503],
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/audit/proofs/consistency",
+        operation_id: "consistencyProof",
+        summary: "Proof (RFC 6962) that an earlier tree is a prefix of a signed tree: the log was \
+            only appended to (auditor, admin)",
+        tag: Tag::Audit,
+        kind: Kind::Consistency,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The proof and the signed tree head it leads to.",
+            body: schema_of::<Consistency>(),
+        },
+        errors: &[401, 403, 404, 422, 503],
+    },
     // history
     Route {
         method: Method::Get,
@@ -1043,6 +1110,11 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "X-Crm-Purpose",
             "X-Request-Id",
         ]),
+        Kind::LogCheck => names.extend(["X-Crm-Purpose", "X-Request-Id"]),
+        Kind::Inclusion => names.extend(["X-Crm-Purpose", "X-Request-Id", "position", "tree_size"]),
+        Kind::Consistency => {
+            names.extend(["X-Crm-Purpose", "X-Request-Id", "from_size", "to_size"]);
+        }
         Kind::Events => names.extend(["X-Crm-Purpose", "X-Request-Id", "after", "event_limit"]),
         Kind::Audit => names.extend([
             "X-Crm-Min-Position",
@@ -1293,6 +1365,32 @@ fn parameters(inputs: &mut SchemaGenerator) -> Value {
             "in": "header",
             "description": "The request's id, recorded with the access; one is made when absent.",
             "schema": { "type": "string", "maxLength": 128 },
+        },
+        "position": {
+            "name": "position",
+            "in": "query",
+            "required": true,
+            "description": "The event's position.",
+            "schema": position,
+        },
+        "tree_size": {
+            "name": "tree_size",
+            "in": "query",
+            "description": "The size of a signed tree head; the latest by default.",
+            "schema": position,
+        },
+        "from_size": {
+            "name": "from",
+            "in": "query",
+            "required": true,
+            "description": "The size of the earlier tree.",
+            "schema": position,
+        },
+        "to_size": {
+            "name": "to",
+            "in": "query",
+            "description": "The size of a signed tree head; the latest by default.",
+            "schema": position,
         },
         "after": {
             "name": "after",

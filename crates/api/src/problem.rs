@@ -177,6 +177,7 @@ impl From<StoreError> for ApiError {
                 current_version: actual,
             },
             StoreError::Invalid(message) => ApiError::invalid("", message),
+            StoreError::NotCovered(message) => ApiError::invalid("tree_size", message),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -25,6 +25,9 @@ pub struct ApiState {
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
     pub turns: Turns,
+    /// The installation's tree-head signing key (the data folder's public half): a tree head
+    /// signed by any other key fails `/v1/audit/verify`. `None`: the keys registered in the store.
+    pub trusted_key: Option<[u8; 32]>,
     /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
     pub min_position_wait: Duration,
 }
@@ -49,6 +52,7 @@ impl ApiState {
             callers: caller_cache(),
             aggregates: aggregate_cache(),
             turns: Turns::new(),
+            trusted_key: None,
             min_position_wait: Duration::from_millis(settings.min_position_wait_ms),
         }
     }

@@ -88,14 +88,16 @@ fn api_state(
     let policy = policy::Policy::default()
         .with_overrides(&settings.access)
         .context("setting access")?;
-    Ok(api::ApiState::new(
+    let mut state = api::ApiState::new(
         &settings.api,
         eventstore::Appender::start(pool.clone(), settings.database.batch_max),
         eventstore::Reader::new(pool.clone()),
         read_models.clone(),
         projector::ProjectionReader::new(read_models.clone()),
         policy,
-    ))
+    );
+    state.trusted_key = crate::installation_key(&settings.data.dir)?;
+    Ok(state)
 }
 
 impl Application {

@@ -2,11 +2,11 @@
 //! every role (`up`), one role (`serve`), the migrations, or the chain verification.
 
 mod demo;
+mod evidence;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crm::{Application, ProjectionName, Role, Settings};
 
@@ -47,13 +47,12 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Recomputes the hash chain and checks the signed checkpoints: prints `ok` and the count,
-    /// or the first broken position (and exits with status 1).
-    Verify {
-        /// Start from the latest checkpoint whose signature verifies, instead of position 1.
-        #[arg(long)]
-        from_checkpoint: bool,
-    },
+    /// Recomputes the hash chain and the Merkle tree and checks every signed tree head: prints
+    /// `ok` and the count, or the first broken position (and exits with status 1).
+    Verify(evidence::VerifyArgs),
+    /// Exports the log as JSON lines (or a tree head or a proof as JSON) for an auditor, who
+    /// checks it with `crm-verify` and the public key alone.
+    Export(evidence::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -133,7 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { from_checkpoint } => verify(&settings, from_checkpoint).await,
+        Command::Verify(args) => evidence::verify(&settings, args).await,
+        Command::Export(args) => evidence::export(&settings, args).await,
         Command::User {
             command:
                 UserCommand::Add {
@@ -179,18 +179,6 @@ async fn up(mut settings: Settings) -> anyhow::Result<ExitCode> {
     }
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn verify(settings: &Settings, from_checkpoint: bool) -> anyhow::Result<ExitCode> {
-    let pool = eventstore::connect(&settings.database).await?;
-    let mut client = pool.get().await.context("a database connection")?;
-    let report = eventstore::verify_log(&mut client, from_checkpoint).await?;
-    println!("{report}");
-    Ok(if report.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 /// The fields a refused request named, for the command line.

@@ -250,10 +250,10 @@ async fn ten_thousand_appends_reach_the_stream_once_in_order_though_the_relay_is
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_health_readiness_and_metrics() {
     let system = System::new().await;
-    burst(&system.appender().await, 10).await;
     // `up` on a store without an admin creates one: the user (created, token issued) and the
-    // claim of its username.
-    let events = 10 + 3;
+    // claim of its username. (No synthetic events here: the projectors `up` runs would rightly
+    // stop at an event the domain does not know, and readiness would say so.)
+    let events = 3;
     let port = testkit::free_port();
     let mut crm = system.crm(&["up"]);
     crm.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"));

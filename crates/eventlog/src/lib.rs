@@ -3,8 +3,8 @@
 //! The [`Relay`] (one leader at a time) publishes each stored event as a CloudEvents
 //! [`Envelope`] on `<prefix>.events.<aggregate>.<id>` or `<prefix>.access.<aggregate>.<id>`
 //! ([`Subjects`]), with `Nats-Msg-Id` and `Nats-Expected-Last-Sequence`, so the stream's sequence
-//! is the store's position. It republishes whatever the stream lost, and signs checkpoints onto
-//! `<prefix>.checkpoints`. Consumers decode messages with [`Envelope::from_message`].
+//! is the store's position. It republishes whatever the stream lost, keeps the Merkle tree over
+//! the log and signs tree heads onto `<prefix>.checkpoints`. Consumers decode messages with [`Envelope::from_message`].
 //!
 //! Only this crate talks to NATS.
 

@@ -12,6 +12,13 @@
 //! out of order: the worst it gets is an error or a duplicate acknowledgement. After any error
 //! the relay re-reads the stream's last sequence and continues from there, which is also how it
 //! republishes a tail the NATS server lost.
+//!
+//! The leader also keeps the Merkle tree over the log ([`eventstore::tree::TreeWriter`]): the
+//! chain hash of every event whose publication the stream acknowledged goes into its frontier,
+//! the completed nodes are stored, and every N events or T seconds it signs a tree head (size,
+//! chain hash, root, time, key) and publishes it on `<prefix>.checkpoints`. The tree resumes at
+//! the latest signed tree head when leadership begins, and fills any gap from the store, so it
+//! never depends on which relay published what.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -27,6 +34,8 @@ use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::{self, ContextBuilder};
 use deadpool_postgres::Pool;
 use eventstore::checkpoint::{Signer, latest_checkpoint};
+use eventstore::merkle::Hash;
+use eventstore::tree::TreeWriter;
 use eventstore::{Reader, StoreError, StoreSettings};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -47,7 +56,7 @@ pub const LEADER_LOCK_KEY: i64 = 0x6372_6d5f_7265_6c61;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// A checkpoint that failed is tried again after this long at the earliest.
+/// A tree head that failed is tried again after this long at the earliest.
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(5);
 
 /// What the relay is doing, for readiness checks and metrics.
@@ -327,7 +336,7 @@ impl Relay {
     ) -> Result<(), LogError> {
         let stream_name = &stream.cached_info().config.name;
         let limit = self.settings.batch;
-        let mut pending: VecDeque<(u64, PublishAckFuture)> =
+        let mut pending: VecDeque<(u64, Hash, PublishAckFuture)> =
             VecDeque::with_capacity(self.settings.publish_window);
         let mut due = *next;
         let mut batch = self.reader.read_from(due - 1, limit).await?;
@@ -345,13 +354,17 @@ impl Relay {
                     .into());
                 }
                 if pending.len() >= self.settings.publish_window
-                    && let Some((position, ack)) = pending.pop_front()
+                    && let Some((position, hash, ack)) = pending.pop_front()
                 {
                     check_ack(position, stream_name, ack.await)?;
                     *next = position + 1;
-                    checkpoints.published += 1;
+                    checkpoints.published(position, &hash);
                 }
-                pending.push_back((event.position, self.publish(jetstream, event).await?));
+                pending.push_back((
+                    event.position,
+                    event.hash,
+                    self.publish(jetstream, event).await?,
+                ));
             }
             due = last + 1;
             self.status
@@ -363,10 +376,10 @@ impl Relay {
                 StoreError::Unavailable(format!("reading the next batch failed: {error}"))
             })??;
         }
-        while let Some((position, ack)) = pending.pop_front() {
+        while let Some((position, hash, ack)) = pending.pop_front() {
             check_ack(position, stream_name, ack.await)?;
             *next = position + 1;
-            checkpoints.published += 1;
+            checkpoints.published(position, &hash);
         }
         self.status
             .send_modify(|status| status.published_position = *next - 1);
@@ -401,21 +414,33 @@ impl Relay {
             })
     }
 
-    /// Where checkpointing stands when leadership starts: events published since the latest
-    /// stored checkpoint count towards the next.
+    /// Where tree heads stand when leadership starts: the tree resumed at the latest signed tree
+    /// head and caught up with what the stream already holds (`next - 1`); events published
+    /// since the latest stored checkpoint count towards the next.
     async fn checkpoint_plan(&self, next: u64) -> Result<CheckpointPlan, LogError> {
         let latest = latest_checkpoint(&self.pool)
             .await?
             .map_or(0, |checkpoint| checkpoint.position);
+        let mut tree = TreeWriter::resume(&self.pool).await?;
+        if tree.size() + 1 < next {
+            tracing::info!(
+                from = tree.size(),
+                to = next - 1,
+                "building the Merkle tree over events already published"
+            );
+            tree.catch_up(&self.pool, next - 1).await?;
+        }
         Ok(CheckpointPlan {
             published: (next - 1).saturating_sub(latest),
             last_at: Instant::now(),
             retry_at: None,
+            tree,
         })
     }
 
-    /// Signs and publishes a checkpoint at `position` when enough events or time have passed.
-    /// A failure is reported and tried again later; it never holds up the events.
+    /// Signs and publishes a tree head at `position` (or where the tree already is, if further)
+    /// when enough events or time have passed; writes completed Merkle nodes when many wait. A
+    /// failure is reported and tried again later; it never holds up the events.
     async fn maybe_checkpoint(
         &self,
         jetstream: &jetstream::Context,
@@ -426,16 +451,23 @@ impl Relay {
             || (plan.published > 0
                 && plan.last_at.elapsed() >= self.settings.checkpoint_interval());
         let waiting = plan.retry_at.is_some_and(|at| Instant::now() < at);
-        if !due || waiting || position == 0 {
+        if waiting || position == 0 {
             return;
         }
-        match self.checkpoint(jetstream, position).await {
+        if !due {
+            if plan.tree.should_flush()
+                && let Err(error) = plan.tree.flush(&self.pool).await
+            {
+                self.report(&error.into());
+                plan.retry_at = Some(Instant::now() + CHECKPOINT_RETRY);
+            }
+            return;
+        }
+        match self.checkpoint(jetstream, position, &mut plan.tree).await {
             Ok(()) => {
-                *plan = CheckpointPlan {
-                    published: 0,
-                    last_at: Instant::now(),
-                    retry_at: None,
-                };
+                plan.published = 0;
+                plan.last_at = Instant::now();
+                plan.retry_at = None;
             }
             Err(error) => {
                 self.report(&error);
@@ -444,12 +476,19 @@ impl Relay {
         }
     }
 
+    /// Brings the tree to `position` (from the store, for events whose acknowledgement this
+    /// relay did not see), writes its nodes, signs and stores the tree head, and publishes it.
     async fn checkpoint(
         &self,
         jetstream: &jetstream::Context,
         position: u64,
+        tree: &mut TreeWriter,
     ) -> Result<(), LogError> {
-        let checkpoint = self.signer.sign_at(&self.pool, position).await?;
+        if tree.size() < position {
+            tree.catch_up(&self.pool, position).await?;
+        }
+        let checkpoint = tree.sign(&self.pool, &self.signer).await?;
+        let position = checkpoint.position;
         let payload = serde_json::to_vec(&checkpoint).map_err(|error| {
             LogError::Envelope(format!("cannot serialise checkpoint {position}: {error}"))
         })?;
@@ -467,7 +506,12 @@ impl Relay {
         .map_err(|error| LogError::nats(&what, describe(&error)))?;
         ack.await
             .map_err(|error| LogError::nats(&what, describe(&error)))?;
-        tracing::info!(position, key_id = %checkpoint.key_id, "published a signed checkpoint");
+        tracing::info!(
+            position,
+            key_id = %checkpoint.key_id,
+            root = %checkpoint.tree_root.map(hex::encode).unwrap_or_default(),
+            "published a signed tree head"
+        );
         Ok(())
     }
 
@@ -557,6 +601,16 @@ struct CheckpointPlan {
     published: u64,
     last_at: Instant,
     retry_at: Option<Instant>,
+    /// The Merkle tree over the events published so far.
+    tree: TreeWriter,
+}
+
+impl CheckpointPlan {
+    /// The stream acknowledged the event at `position` with chain hash `hash`.
+    fn published(&mut self, position: u64, hash: &Hash) {
+        self.published += 1;
+        self.tree.push(position, hash);
+    }
 }
 
 /// Blocks until this connection holds the leader lock, then listens for commits.

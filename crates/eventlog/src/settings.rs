@@ -98,9 +98,11 @@ pub struct RelaySettings {
     pub batch: u32,
     /// Publishes awaiting their acknowledgement at once.
     pub publish_window: usize,
-    /// Sign and publish a checkpoint after this many published events...
+    /// Sign and publish a tree head (a checkpoint with the Merkle root) after this many published
+    /// events...
     pub checkpoint_every_events: u64,
-    /// ... or after this many seconds, if anything was published since the last one.
+    /// ... or after this many seconds (60 by default), if anything was published since the last
+    /// one.
     pub checkpoint_every_secs: u64,
     /// How often an idle relay checks that the stream has not fallen behind the store (a NATS
     /// server that lost its tail).

@@ -7,6 +7,7 @@ use async_nats::jetstream;
 use chrono::Utc;
 use eventlog::{Envelope, LogError, NatsSettings, Relay, RelaySettings, RelayStatus, Subjects};
 use eventstore::checkpoint::{Checkpoint, Signer, latest_checkpoint};
+use eventstore::tree;
 use eventstore::{AppendRequest, Appender, Metadata, NewEvent, Reader, StreamAppend, StreamRef};
 use serde_json::json;
 use testkit::{PrivateNats, TestDatabase, TestStream};
@@ -139,7 +140,15 @@ struct RunningRelay {
 
 impl RunningRelay {
     async fn start(store: &Store, nats: &NatsSettings) -> RunningRelay {
-        let relay = relay(store, nats, relay_settings()).await;
+        RunningRelay::start_with(store, nats, relay_settings()).await
+    }
+
+    async fn start_with(
+        store: &Store,
+        nats: &NatsSettings,
+        settings: RelaySettings,
+    ) -> RunningRelay {
+        let relay = relay(store, nats, settings).await;
         let status = relay.status();
         let stop = CancellationToken::new();
         let task = tokio::spawn(relay.run(stop.clone()));
@@ -331,7 +340,11 @@ async fn a_nats_restart_during_a_burst_loses_and_repeats_nothing() {
     let jetstream = jetstream_for(&nats.url).await;
     wait_for_messages(&jetstream, &nats.stream, 2000).await;
     assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 2000).await;
+    // The tree kept up through the outage.
+    wait_for_tree_head(&store, 2000).await;
     relay.stop().await;
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +389,12 @@ async fn a_stream_that_lost_its_tail_is_published_again() {
     store.append(200, 8).await;
     wait_for_messages(&jetstream, &nats.stream, 1000).await;
     assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 1000).await;
+    // The tree, which was ahead of the rewound stream, neither repeated nor skipped a leaf.
+    let head = wait_for_tree_head(&store, 1000).await;
+    assert_eq!(head.tree_root, Some(reference_root(&store, 1000).await));
     relay.stop().await;
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,7 +431,10 @@ async fn a_second_relay_waits_and_takes_over_when_the_leader_stops() {
         })
         .await;
     assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 1600).await;
+    wait_for_tree_head(&store, 1600).await;
     second.stop().await;
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,8 +453,11 @@ async fn two_relays_started_together_publish_everything_once() {
         .filter(|relay| relay.status.borrow().leader)
         .count();
     assert_eq!(leaders, 1, "exactly one relay leads");
+    wait_for_tree_head(&store, 1600).await;
     first.stop().await;
     second.stop().await;
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
 }
 
 /// The backend holding the leader lock in the test's database, if any.
@@ -660,4 +684,206 @@ async fn the_largest_event_the_store_accepts_is_relayed() {
     wait_for_messages(&jetstream, &nats.stream, 1).await;
     assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 1).await;
     relay.stop().await;
+}
+
+/// The root of the first `size` events, recomputed from the store's chain hashes without the
+/// node table.
+async fn reference_root(store: &Store, size: u64) -> [u8; 32] {
+    let events = store
+        .reader()
+        .read_from(0, u32::try_from(size).expect("a small size"))
+        .await
+        .expect("reads");
+    assert_eq!(events.len() as u64, size);
+    let mut frontier = eventstore::merkle::Frontier::new();
+    for event in &events {
+        frontier.push(&event.hash);
+    }
+    frontier.root()
+}
+
+/// Waits until the store holds a signed tree head of exactly `size` events.
+async fn wait_for_tree_head(store: &Store, size: u64) -> Checkpoint {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let latest = tree::latest_tree_head(&store.pool)
+            .await
+            .expect("tree heads read");
+        if let Some(head) = latest.filter(|head| head.position == size) {
+            return head;
+        }
+        assert!(Instant::now() < deadline, "a tree head at {size} in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `crm verify`'s check against the relays' key.
+async fn verify_store(store: &Store) -> eventstore::LogReport {
+    let mut owner = store.database.owner_client().await;
+    eventstore::verify_log(
+        &mut owner,
+        &eventstore::VerifyOptions {
+            from_tree_head: false,
+            trusted_key: Some(store.signer().public_key()),
+        },
+    )
+    .await
+    .expect("the check runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_heads_are_signed_over_the_merkle_root_stored_and_published() {
+    let store = Store::new().await;
+    let test_stream = TestStream::new();
+    let nats = nats_settings(&test_stream.url, &test_stream);
+    let mut relay = RunningRelay::start(&store, &nats).await;
+    relay.wait_until("leads", |status| status.leader).await;
+
+    store.append(1234, 2).await;
+    let head = wait_for_tree_head(&store, 1234).await;
+    let root = reference_root(&store, 1234).await;
+    assert_eq!(head.tree_root, Some(root), "the signed root is the log's");
+    assert!(head.verify(&store.signer().public_key()));
+    let heads = tree::tree_heads(&store.pool, 0, 100).await.expect("reads");
+    assert!(
+        heads.len() >= 2,
+        "every 500 events and at the end: {heads:?}"
+    );
+    for earlier in &heads {
+        assert_eq!(
+            earlier.tree_root,
+            Some(reference_root(&store, earlier.position).await),
+            "the head at {}",
+            earlier.position
+        );
+    }
+
+    // Published on <prefix>.checkpoints, root included.
+    let jetstream = jetstream_for(&nats.url).await;
+    let checkpoints = jetstream
+        .get_stream(nats.checkpoint_stream())
+        .await
+        .expect("the checkpoint stream exists");
+    let deadline = Instant::now() + WAIT;
+    let published = loop {
+        if let Ok(message) = checkpoints
+            .get_last_raw_message_by_subject(&Subjects::new(&nats.subject_prefix).checkpoints())
+            .await
+        {
+            let published: Checkpoint =
+                serde_json::from_slice(&message.payload).expect("a tree head");
+            if published.position == 1234 {
+                break published;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tree head 1234 published in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(published, head);
+
+    // Proofs against it verify, from the nodes the relay wrote.
+    for position in [1, 256, 257, 700, 1234] {
+        let event = store
+            .reader()
+            .event_at(position)
+            .await
+            .expect("reads")
+            .expect("the event");
+        tree::inclusion_proof(&store.pool, position, 1234)
+            .await
+            .expect("a proof")
+            .verify(&event.hash, &root)
+            .unwrap_or_else(|error| panic!("inclusion of {position}: {error}"));
+    }
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.chain.tree_heads_checked, heads.len());
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_builds_the_tree_over_what_was_published_without_one_and_resumes_it() {
+    let store = Store::new().await;
+    let test_stream = TestStream::new();
+    let nats = nats_settings(&test_stream.url, &test_stream);
+    // A checkpoint from before tree heads (no root) stays verifiable beside them.
+    store.append(100, 1).await;
+    let legacy = {
+        let signer = store.signer();
+        signer.register(&store.pool).await.expect("registers");
+        let event = store
+            .reader()
+            .event_at(60)
+            .await
+            .expect("reads")
+            .expect("event 60");
+        let checkpoint = signer.sign(60, event.hash, Utc::now());
+        let client = store.pool.get().await.expect("a connection");
+        client
+            .execute(
+                "INSERT INTO checkpoints (position, hash, signed_at, key_id, signature) \
+                 VALUES (60, $1, $2, $3, $4)",
+                &[
+                    &checkpoint.hash.as_slice(),
+                    &checkpoint.signed_at,
+                    &checkpoint.key_id,
+                    &checkpoint.signature.as_slice(),
+                ],
+            )
+            .await
+            .expect("inserts");
+        checkpoint
+    };
+
+    // A first relay publishes but never gets to sign a tree head.
+    let quiet = RelaySettings {
+        checkpoint_every_events: 1_000_000,
+        checkpoint_every_secs: 3_600,
+        ..relay_settings()
+    };
+    let mut first = RunningRelay::start_with(&store, &nats, quiet).await;
+    store.append(600, 2).await;
+    first
+        .wait_until("publishes everything", |status| {
+            status.published_position == 700
+        })
+        .await;
+    first.stop().await;
+    assert!(
+        tree::latest_tree_head(&store.pool)
+            .await
+            .expect("reads")
+            .is_none()
+    );
+
+    // The next leader builds the tree over those 700 from the store, then carries on.
+    let mut second = RunningRelay::start(&store, &nats).await;
+    second.wait_until("leads", |status| status.leader).await;
+    store.append(300, 2).await;
+    let head = wait_for_tree_head(&store, 1000).await;
+    assert_eq!(head.tree_root, Some(reference_root(&store, 1000).await));
+    second.stop().await;
+
+    // And the one after resumes at that head.
+    let mut third = RunningRelay::start(&store, &nats).await;
+    third.wait_until("leads", |status| status.leader).await;
+    store.append(100, 1).await;
+    let head = wait_for_tree_head(&store, 1100).await;
+    assert_eq!(head.tree_root, Some(reference_root(&store, 1100).await));
+    third.stop().await;
+
+    let report = verify_store(&store).await;
+    assert!(report.is_ok(), "{report}");
+    assert!(
+        legacy.verify(&store.signer().public_key()),
+        "the old checkpoint still verifies"
+    );
+    let latest = latest_checkpoint(&store.pool)
+        .await
+        .expect("reads")
+        .expect("a checkpoint");
+    assert_eq!(latest.position, 1100);
 }

@@ -33,6 +33,8 @@ use sha2::{Digest, Sha256};
 
 use crate::model::StoredEvent;
 
+pub use crate::canonical_text::{Declined, TextCanonicaliser};
+
 /// The hash the first event chains to.
 pub const GENESIS: [u8; 32] = [0; 32];
 
@@ -48,22 +50,80 @@ pub fn event_hash(previous: &[u8; 32], event: &StoredEvent) -> [u8; 32] {
 /// The chained hash of `event` whose payload is given already in canonical JSON (the event's own
 /// `payload` and `hash` fields are ignored).
 pub fn chain_hash(previous: &[u8; 32], event: &StoredEvent, canonical_payload: &[u8]) -> [u8; 32] {
-    let mut bytes = Vec::with_capacity(128 + canonical_payload.len());
-    canonical_event(event, canonical_payload, &mut bytes);
+    let mut scratch = Vec::with_capacity(128 + canonical_payload.len());
+    fields_hash(
+        previous,
+        &EventFields::of(event),
+        canonical_payload,
+        &mut scratch,
+    )
+}
+
+/// An event's fields as the canonical form takes them, borrowed: what a reader that decodes rows
+/// itself (the verifier's binary `COPY`) hashes without building a [`StoredEvent`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields<'a> {
+    pub position: u64,
+    pub event_id: &'a [u8; 16],
+    /// `"events"` or `"access"`.
+    pub category: &'a str,
+    pub stream_type: &'a str,
+    pub stream_id: &'a [u8; 16],
+    pub stream_version: Option<u64>,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    pub occurred_at_micros: i64,
+    pub recorded_at_micros: i64,
+    pub actor: &'a str,
+    pub correlation_id: Option<&'a [u8; 16]>,
+    pub causation_id: Option<&'a [u8; 16]>,
+}
+
+impl<'a> EventFields<'a> {
+    pub fn of(event: &'a StoredEvent) -> EventFields<'a> {
+        EventFields {
+            position: event.position,
+            event_id: event.event_id.as_bytes(),
+            category: event.category.as_str(),
+            stream_type: &event.stream.stream_type,
+            stream_id: event.stream.stream_id.as_bytes(),
+            stream_version: event.stream_version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            occurred_at_micros: event.occurred_at.timestamp_micros(),
+            recorded_at_micros: event.recorded_at.timestamp_micros(),
+            actor: &event.actor,
+            correlation_id: event.correlation_id.as_ref().map(uuid::Uuid::as_bytes),
+            causation_id: event.causation_id.as_ref().map(uuid::Uuid::as_bytes),
+        }
+    }
+}
+
+/// The chained hash of the event with these fields and this canonical payload; `scratch` is
+/// reused for the canonical bytes (it is cleared first).
+pub fn fields_hash(
+    previous: &[u8; 32],
+    fields: &EventFields<'_>,
+    canonical_payload: &[u8],
+    scratch: &mut Vec<u8>,
+) -> [u8; 32] {
+    scratch.clear();
+    canonical_event(fields, canonical_payload, scratch);
     let mut hasher = Sha256::new();
     hasher.update(previous);
-    hasher.update(&bytes);
+    hasher.update(&scratch[..]);
     hasher.finalize().into()
 }
 
 /// The canonical byte form of an event, without the previous hash.
-fn canonical_event(event: &StoredEvent, canonical_payload: &[u8], out: &mut Vec<u8>) {
+fn canonical_event(event: &EventFields<'_>, canonical_payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(DOMAIN);
     out.extend_from_slice(&event.position.to_be_bytes());
-    out.extend_from_slice(event.event_id.as_bytes());
-    put_str(out, event.category.as_str());
-    put_str(out, &event.stream.stream_type);
-    out.extend_from_slice(event.stream.stream_id.as_bytes());
+    out.extend_from_slice(event.event_id);
+    put_str(out, event.category);
+    put_str(out, event.stream_type);
+    out.extend_from_slice(event.stream_id);
     match event.stream_version {
         Some(version) => {
             out.push(1);
@@ -71,16 +131,16 @@ fn canonical_event(event: &StoredEvent, canonical_payload: &[u8], out: &mut Vec<
         }
         None => out.push(0),
     }
-    put_str(out, &event.event_type);
+    put_str(out, event.event_type);
     out.extend_from_slice(&event.schema_version.to_be_bytes());
-    out.extend_from_slice(&event.occurred_at.timestamp_micros().to_be_bytes());
-    out.extend_from_slice(&event.recorded_at.timestamp_micros().to_be_bytes());
-    put_str(out, &event.actor);
+    out.extend_from_slice(&event.occurred_at_micros.to_be_bytes());
+    out.extend_from_slice(&event.recorded_at_micros.to_be_bytes());
+    put_str(out, event.actor);
     for id in [event.correlation_id, event.causation_id] {
         match id {
             Some(id) => {
                 out.push(1);
-                out.extend_from_slice(id.as_bytes());
+                out.extend_from_slice(id);
             }
             None => out.push(0),
         }
@@ -254,6 +314,26 @@ mod tests {
             assert_ne!(event_hash(&GENESIS, &event), original, "change {index}");
         }
         assert_ne!(event_hash(&[1; 32], &base), original, "the previous hash");
+    }
+
+    #[test]
+    fn numbers_keep_the_documented_form() {
+        // docs/verifying.md spells this out for outside verifiers, and every stored chain hash
+        // depends on it: a serde_json upgrade that prints numbers otherwise must fail here.
+        let mut out = Vec::new();
+        canonical_json(
+            &serde_json::from_str(
+                "[1e300, 1.5e-7, 0.1, 1e15, 1e16, 0.00001, 0.000001, -2.5, 18446744073709551615, \
+                 -9223372036854775808, 123456789012345678901, 1.0]",
+            )
+            .unwrap(),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[1e+300,1.5e-7,0.1,1000000000000000.0,1e+16,0.00001,1e-6,-2.5,18446744073709551615,\
+             -9223372036854775808,1.2345678901234568e+20,1.0]"
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
-//! Signed checkpoints (tree heads): an Ed25519 signature over a position and the chain hash at
-//! that position, so an outside party who keeps them can later prove that nothing up to that
-//! position was changed or removed.
+//! Signed tree heads: an Ed25519 signature over a tree size (a position), the chain hash there
+//! and the RFC 6962 Merkle root of the first `position` events, so an outside party who keeps
+//! them can later prove that nothing up to that position was changed or removed, and check
+//! inclusion and consistency proofs against them (see `docs/verifying.md`).
+//!
+//! They are [`Checkpoint`]s with a `tree_root`. Checkpoints signed before the Merkle tree existed
+//! have none; they keep verifying under their own signing form, and new ones always carry a root.
 //!
 //! The signing key lives in the data folder (`checkpoint-signing.key`, hex, mode 0600) and is
 //! created on first start; its public half is beside it and in the `signing_keys` table. A key is
@@ -24,29 +28,57 @@ use crate::read::{to_hash, to_i64, to_u64};
 pub const SECRET_KEY_FILE: &str = "checkpoint-signing.key";
 /// The file in the data folder holding the public key (64 hex digits).
 pub const PUBLIC_KEY_FILE: &str = "checkpoint-signing.pub";
-/// Domain separation: what a checkpoint signature signs starts with this.
+/// Domain separation: what a checkpoint without a tree root signs starts with this.
 const SIGNING_CONTEXT: &[u8] = b"crm-checkpoint-v1";
+/// Domain separation: what a signed tree head signs starts with this.
+const TREE_HEAD_CONTEXT: &[u8] = b"crm-tree-head-v1";
 
-/// A signed statement that the log held `position` events and its chain hash there was `hash`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A signed statement that the log held `position` events, its chain hash there was `hash` and,
+/// for a tree head, the Merkle root of those events was `tree_root`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
+    /// The tree size: the number of events covered (positions 1 to `position`).
     pub position: u64,
+    /// The chain hash of the event at `position`.
     #[serde(with = "hex_bytes")]
+    #[schemars(with = "String")]
     pub hash: [u8; 32],
+    /// The RFC 6962 root of the first `position` leaves; absent on checkpoints signed before tree
+    /// heads existed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_option")]
+    #[schemars(with = "Option<String>")]
+    pub tree_root: Option<[u8; 32]>,
     /// Microsecond precision, as PostgreSQL keeps it.
     pub signed_at: DateTime<Utc>,
     pub key_id: String,
     #[serde(with = "hex_bytes")]
+    #[schemars(with = "String")]
     pub signature: [u8; 64],
 }
 
+/// A checkpoint that carries a tree root.
+pub type TreeHead = Checkpoint;
+
 impl Checkpoint {
-    /// The canonical bytes the signature covers:
-    /// `"crm-checkpoint-v1" || u64 BE position || hash || i64 BE signed_at (µs since the epoch)
-    /// || u32 BE len(key_id) || key_id`.
+    /// The canonical bytes the signature covers. A tree head (with `tree_root`):
+    /// `"crm-tree-head-v1" || u64 BE position || hash || tree_root || i64 BE signed_at (µs since
+    /// the epoch) || u32 BE len(key_id) || key_id`. A checkpoint without one:
+    /// `"crm-checkpoint-v1" || u64 BE position || hash || i64 BE signed_at || u32 BE len(key_id)
+    /// || key_id`.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        signing_bytes(self.position, &self.hash, self.signed_at, &self.key_id)
+        signing_bytes(
+            self.position,
+            &self.hash,
+            self.tree_root.as_ref(),
+            self.signed_at,
+            &self.key_id,
+        )
+    }
+
+    /// True for a signed tree head (a checkpoint with a Merkle root).
+    pub fn is_tree_head(&self) -> bool {
+        self.tree_root.is_some()
     }
 
     /// True when `public_key` is the key named by `key_id` and it signed exactly these fields.
@@ -143,23 +175,54 @@ impl Signer {
         Ok(())
     }
 
-    /// Signs `position` and `hash` as of `signed_at` (truncated to microseconds), without I/O.
+    /// Signs `position` and `hash` as of `signed_at` (truncated to microseconds), without I/O: a
+    /// checkpoint without a tree root, as signed before tree heads existed (tests and tools).
     pub fn sign(&self, position: u64, hash: [u8; 32], signed_at: DateTime<Utc>) -> Checkpoint {
+        self.sign_fields(position, hash, None, signed_at)
+    }
+
+    /// Signs a tree head: `position` events, the chain hash `hash` at `position` and the Merkle
+    /// root `tree_root` of those events, as of `signed_at` (truncated to microseconds).
+    pub fn sign_tree_head(
+        &self,
+        position: u64,
+        hash: [u8; 32],
+        tree_root: [u8; 32],
+        signed_at: DateTime<Utc>,
+    ) -> TreeHead {
+        self.sign_fields(position, hash, Some(tree_root), signed_at)
+    }
+
+    fn sign_fields(
+        &self,
+        position: u64,
+        hash: [u8; 32],
+        tree_root: Option<[u8; 32]>,
+        signed_at: DateTime<Utc>,
+    ) -> Checkpoint {
         let signed_at = truncate_to_micros(signed_at);
-        let bytes = signing_bytes(position, &hash, signed_at, &self.key_id);
+        let bytes = signing_bytes(position, &hash, tree_root.as_ref(), signed_at, &self.key_id);
         Checkpoint {
             position,
             hash,
+            tree_root,
             signed_at,
             key_id: self.key_id.clone(),
             signature: self.key.sign(&bytes).to_bytes(),
         }
     }
 
-    /// Signs the chain hash of the event at `position` and stores the checkpoint. A position
-    /// already checkpointed keeps its first checkpoint, which is returned. The key must have been
-    /// [registered](Signer::register).
-    pub async fn sign_at(&self, pool: &Pool, position: u64) -> Result<Checkpoint, StoreError> {
+    /// Signs and stores the tree head of `position` events whose Merkle root is `tree_root`; the
+    /// chain hash is read from the event at `position`. The nodes behind the root must be stored
+    /// first ([`crate::tree::TreeWriter::flush`]), so that every stored head is covered by the
+    /// node table. A position already signed keeps its first head, which is returned; one whose
+    /// root differs is corruption. The key must have been [registered](Signer::register).
+    pub async fn store_tree_head(
+        &self,
+        pool: &Pool,
+        position: u64,
+        tree_root: [u8; 32],
+    ) -> Result<TreeHead, StoreError> {
         let client = pool.get().await?;
         let row = client
             .query_opt(
@@ -170,23 +233,24 @@ impl Signer {
             .ok_or_else(|| {
                 StoreError::Invalid(format!("no event at position {position} to sign"))
             })?;
-        let checkpoint = self.sign(position, to_hash(row.get(0))?, Utc::now());
+        let head = self.sign_tree_head(position, to_hash(row.get(0))?, tree_root, Utc::now());
         let inserted = client
             .execute(
-                "INSERT INTO checkpoints (position, hash, signed_at, key_id, signature) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (position) DO NOTHING",
+                "INSERT INTO checkpoints (position, hash, tree_root, signed_at, key_id, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING",
                 &[
                     &to_i64(position)?,
-                    &checkpoint.hash.as_slice(),
-                    &checkpoint.signed_at,
-                    &checkpoint.key_id,
-                    &checkpoint.signature.as_slice(),
+                    &head.hash.as_slice(),
+                    &tree_root.as_slice(),
+                    &head.signed_at,
+                    &head.key_id,
+                    &head.signature.as_slice(),
                 ],
             )
             .await?;
         if inserted == 1 {
-            tracing::debug!(position, key_id = %self.key_id, "checkpoint signed");
-            return Ok(checkpoint);
+            tracing::debug!(position, key_id = %self.key_id, "tree head signed");
+            return Ok(head);
         }
         let row = client
             .query_one(
@@ -194,11 +258,19 @@ impl Signer {
                 &[&to_i64(position)?],
             )
             .await?;
-        checkpoint_from_row(&row)
+        let existing = checkpoint_from_row(&row)?;
+        match existing.tree_root {
+            Some(root) if root != tree_root => Err(StoreError::Corrupt(format!(
+                "the stored tree head at {position} has root {}, the tree here has {}",
+                hex::encode(root),
+                hex::encode(tree_root)
+            ))),
+            _ => Ok(existing),
+        }
     }
 }
 
-/// The checkpoint with the highest position, if any.
+/// The checkpoint with the highest position, if any (with or without a tree root).
 pub async fn latest_checkpoint(pool: &Pool) -> Result<Option<Checkpoint>, StoreError> {
     let client = pool.get().await?;
     let row = client
@@ -227,13 +299,16 @@ pub fn key_id_of(public_key: &[u8; 32]) -> String {
     hex::encode(&digest[..8])
 }
 
-const CHECKPOINT_COLUMNS: &str = "position, hash, signed_at, key_id, signature";
+pub(crate) const CHECKPOINT_COLUMNS: &str =
+    "position, hash, signed_at, key_id, signature, tree_root";
 
-fn checkpoint_from_row(row: &Row) -> Result<Checkpoint, StoreError> {
+pub(crate) fn checkpoint_from_row(row: &Row) -> Result<Checkpoint, StoreError> {
     let signature: &[u8] = row.get(4);
+    let tree_root: Option<&[u8]> = row.get(5);
     Ok(Checkpoint {
         position: to_u64(row.get(0))?,
         hash: to_hash(row.get(1))?,
+        tree_root: tree_root.map(to_hash).transpose()?,
         signed_at: row.get(2),
         key_id: row.get(3),
         signature: signature.try_into().map_err(|_| {
@@ -248,13 +323,20 @@ fn checkpoint_from_row(row: &Row) -> Result<Checkpoint, StoreError> {
 fn signing_bytes(
     position: u64,
     hash: &[u8; 32],
+    tree_root: Option<&[u8; 32]>,
     signed_at: DateTime<Utc>,
     key_id: &str,
 ) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(SIGNING_CONTEXT.len() + 8 + 32 + 8 + 4 + key_id.len());
-    bytes.extend_from_slice(SIGNING_CONTEXT);
+    let mut bytes = Vec::with_capacity(TREE_HEAD_CONTEXT.len() + 8 + 64 + 8 + 4 + key_id.len());
+    bytes.extend_from_slice(match tree_root {
+        Some(_) => TREE_HEAD_CONTEXT,
+        None => SIGNING_CONTEXT,
+    });
     bytes.extend_from_slice(&position.to_be_bytes());
     bytes.extend_from_slice(hash);
+    if let Some(root) = tree_root {
+        bytes.extend_from_slice(root);
+    }
     bytes.extend_from_slice(&signed_at.timestamp_micros().to_be_bytes());
     // A key id is 16 hex digits; the length prefix keeps the form unambiguous regardless.
     let length = u32::try_from(key_id.len()).unwrap_or(u32::MAX);
@@ -367,8 +449,36 @@ fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
 }
 
+/// An optional 32-byte array as a lowercase hex string (absent when `None`).
+mod hex_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        bytes: &Option<[u8; 32]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => serializer.serialize_str(&hex::encode(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(text) = Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let mut bytes = [0_u8; 32];
+        hex::decode_to_slice(text.as_ref(), &mut bytes).map_err(|error| {
+            serde::de::Error::custom(format!("expected 64 hex digits: {error}"))
+        })?;
+        Ok(Some(bytes))
+    }
+}
+
 /// Byte arrays as lowercase hex strings.
-mod hex_bytes {
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer, const N: usize>(
@@ -457,6 +567,58 @@ mod tests {
         assert_eq!(json["signature"].as_str().map(str::len), Some(128));
         let back: Checkpoint = serde_json::from_value(json).expect("deserialises");
         assert_eq!(back, checkpoint);
+        assert!(back.verify(&signer().public_key()));
+    }
+
+    fn tree_head() -> TreeHead {
+        let signed_at =
+            DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("a valid time");
+        signer().sign_tree_head(42, [9; 32], [5; 32], signed_at)
+    }
+
+    #[test]
+    fn a_tree_head_signs_its_root_under_its_own_documented_form() {
+        let head = tree_head();
+        assert!(head.is_tree_head());
+        assert!(head.verify(&signer().public_key()));
+        let mut expected = b"crm-tree-head-v1".to_vec();
+        expected.extend_from_slice(&42_u64.to_be_bytes());
+        expected.extend_from_slice(&[9; 32]);
+        expected.extend_from_slice(&[5; 32]);
+        expected.extend_from_slice(&1_700_000_000_123_456_i64.to_be_bytes());
+        expected.extend_from_slice(&16_u32.to_be_bytes());
+        expected.extend_from_slice(head.key_id.as_bytes());
+        assert_eq!(head.signing_bytes(), expected);
+
+        let changes: [fn(&mut Checkpoint); 4] = [
+            |c| c.tree_root = Some([6; 32]),
+            // Dropping the root must not turn a head into a valid plain checkpoint.
+            |c| c.tree_root = None,
+            |c| c.position += 1,
+            |c| c.hash[31] ^= 1,
+        ];
+        for change in changes {
+            let mut changed = head.clone();
+            change(&mut changed);
+            assert!(!changed.verify(&signer().public_key()), "{changed:?}");
+        }
+        // Nor may a plain checkpoint be given a root.
+        let mut plain = checkpoint();
+        plain.tree_root = Some([5; 32]);
+        assert!(!plain.verify(&signer().public_key()));
+    }
+
+    #[test]
+    fn a_tree_head_round_trips_through_json_and_an_old_checkpoint_still_parses() {
+        let head = tree_head();
+        let json = serde_json::to_value(&head).expect("serialises");
+        assert_eq!(json["tree_root"], hex::encode([5; 32]));
+        let back: TreeHead = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(back, head);
+
+        let old = serde_json::to_value(checkpoint()).expect("serialises");
+        assert!(old.get("tree_root").is_none(), "{old}");
+        let back: Checkpoint = serde_json::from_value(old).expect("deserialises");
         assert!(back.verify(&signer().public_key()));
     }
 

@@ -30,6 +30,13 @@ pub enum StoreError {
     Migration(String),
     #[error("signing key in {path}: {message}")]
     SigningKey { path: String, message: String },
+    /// A proof, root or tree head for a position or size the log, or its latest signed tree
+    /// head, does not cover (or sizes that name no proof). Ask for a covered size.
+    #[error("{0}")]
+    NotCovered(String),
+    /// An export could not be written (its file or pipe).
+    #[error("writing the export: {0}")]
+    Export(String),
     /// Stored data that breaks an invariant the store itself keeps (a sign of tampering or a bug).
     #[error("corrupt event store: {0}")]
     Corrupt(String),

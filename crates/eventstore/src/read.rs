@@ -29,6 +29,11 @@ impl Reader {
         Reader { pool }
     }
 
+    /// The pool it reads through, for the checks that stream the whole log.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Up to `limit` events after `after` (exclusive), in position order.
     pub async fn read_from(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.pool.get().await?;

@@ -8,11 +8,12 @@ use crate::hash::Hash;
 use crate::verify::{verify_consistency, verify_inclusion};
 
 /// An inclusion proof: `audit_path` is `PATH(leaf_index, D[0:tree_size])`, leaf to root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InclusionProof {
     pub leaf_index: u64,
     pub tree_size: u64,
     #[serde(with = "hex_hashes")]
+    #[schemars(with = "Vec<String>")]
     pub audit_path: Vec<Hash>,
 }
 
@@ -30,11 +31,12 @@ impl InclusionProof {
 }
 
 /// A consistency proof: `proof` is `PROOF(old_size, D[0:new_size])`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsistencyProof {
     pub old_size: u64,
     pub new_size: u64,
     #[serde(with = "hex_hashes")]
+    #[schemars(with = "Vec<String>")]
     pub proof: Vec<Hash>,
 }
 

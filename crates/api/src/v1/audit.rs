@@ -1,7 +1,8 @@
 //! `/v1/audit`: the audit trail, for `auditor` and `admin` only. Who read or changed a record
 //! (with field-level old and new values), everything one user read or changed, and the data
-//! subject report of a contact (GDPR right of access). These reads are customer data too: each
-//! is logged as an access (action `audit`) before it is answered.
+//! subject report of a contact (GDPR right of access); and the checks of the log itself: the
+//! whole chain and tree verified, the latest signed tree head, inclusion and consistency
+//! proofs. Every call is logged as an access (action `audit`) before it is answered.
 
 use audit::{AuditError, AuditFilter, PageRequest};
 use axum::Json;
@@ -9,8 +10,11 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::access::{AccessAction, RecordRef};
+use eventstore::checkpoint::TreeHead;
+use eventstore::merkle;
 use policy::{Action, Resource};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::access::Accessor;
@@ -174,4 +178,140 @@ pub async fn subject_report(
         .await?;
     let report = api.disclose(&accessor.access, report).await?;
     Ok(Json(report).into_response())
+}
+
+/// Opens the audit trail's checks of the log itself (no read model) to the caller, or logs the
+/// refusal.
+async fn open_log_checks(api: &ApiState, accessor: &Accessor) -> Result<(), ApiError> {
+    api.authorize_any(
+        &accessor.caller,
+        &accessor.access,
+        Resource::Audit,
+        Action::Read,
+        Vec::new(),
+    )
+    .await
+}
+
+/// The latest signed tree head, or 404 before the first.
+async fn latest_head(api: &ApiState) -> Result<TreeHead, ApiError> {
+    eventstore::tree::latest_tree_head(api.reader.pool())
+        .await?
+        .ok_or(ApiError::NotFound("signed tree head"))
+}
+
+/// Answers `value` once the audit call is logged.
+async fn logged<T: serde::Serialize>(
+    api: &ApiState,
+    accessor: &Accessor,
+    value: T,
+) -> Result<Response, ApiError> {
+    let value = api
+        .disclose(
+            &accessor.access,
+            accesslog::Withheld::new(value, Vec::new()),
+        )
+        .await?;
+    Ok(Json(value).into_response())
+}
+
+/// The hash chain and the Merkle tree recomputed from the first event, every signed tree head
+/// checked: ok, or the first broken position and why.
+pub async fn verify(State(api): State<ApiState>, accessor: Accessor) -> Result<Response, ApiError> {
+    let accessor = accessor.doing(AccessAction::Audit);
+    open_log_checks(&api, &accessor).await?;
+    let report = eventstore::audit(api.reader.pool(), api.trusted_key).await?;
+    logged(&api, &accessor, report).await
+}
+
+/// The latest signed tree head: size, chain hash, Merkle root, time, key and signature.
+pub async fn tree_head(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+) -> Result<Response, ApiError> {
+    let accessor = accessor.doing(AccessAction::Audit);
+    open_log_checks(&api, &accessor).await?;
+    let head = latest_head(&api).await?;
+    logged(&api, &accessor, head).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// The event's position.
+    pub position: u64,
+    /// The size of a signed tree head; the latest by default.
+    pub tree_size: Option<u64>,
+}
+
+/// An inclusion proof and the signed tree head it leads to.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Inclusion {
+    pub position: u64,
+    pub proof: merkle::InclusionProof,
+    pub tree_head: TreeHead,
+}
+
+/// Proof that the event at `position` is in the tree of `tree_size` events (RFC 6962).
+pub async fn inclusion(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let accessor = accessor.doing(AccessAction::Audit);
+    open_log_checks(&api, &accessor).await?;
+    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let tree_head = head_of_size(&api, query.tree_size).await?;
+    let proof =
+        eventstore::tree::inclusion_proof(api.reader.pool(), query.position, tree_head.position)
+            .await?;
+    let answer = Inclusion {
+        position: query.position,
+        proof,
+        tree_head,
+    };
+    logged(&api, &accessor, answer).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The size of the earlier tree.
+    pub from: u64,
+    /// The size of a signed tree head; the latest by default.
+    pub to: Option<u64>,
+}
+
+/// A consistency proof and the signed tree head it leads to.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Consistency {
+    pub proof: merkle::ConsistencyProof,
+    pub tree_head: TreeHead,
+}
+
+/// Proof that the tree of `from` events is a prefix of the tree of `to` events (RFC 6962): the
+/// log was only appended to in between.
+pub async fn consistency(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let accessor = accessor.doing(AccessAction::Audit);
+    open_log_checks(&api, &accessor).await?;
+    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let tree_head = head_of_size(&api, query.to).await?;
+    let proof =
+        eventstore::tree::consistency_proof(api.reader.pool(), query.from, tree_head.position)
+            .await?;
+    logged(&api, &accessor, Consistency { proof, tree_head }).await
+}
+
+/// The signed tree head of `size` events, or the latest.
+async fn head_of_size(api: &ApiState, size: Option<u64>) -> Result<TreeHead, ApiError> {
+    match size {
+        None => latest_head(api).await,
+        Some(size) => eventstore::tree::tree_head_at(api.reader.pool(), size)
+            .await?
+            .ok_or_else(|| ApiError::invalid("tree_size", "no signed tree head of this size")),
+    }
 }

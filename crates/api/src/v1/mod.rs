@@ -2,7 +2,7 @@
 //! request into a domain command (bodies parse straight into the domain's value types, so a bad
 //! value is refused naming its field) and hand it to [`crate::command`].
 
-mod audit;
+pub(crate) mod audit;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod deals;
@@ -128,6 +128,10 @@ pub fn routes(api: ApiState) -> Router {
             get(audit::record_trail),
         )
         .route("/v1/audit/actors/{user_id}", get(audit::actor_trail))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/tree-head", get(audit::tree_head))
+        .route("/v1/audit/proofs/inclusion", get(audit::inclusion))
+        .route("/v1/audit/proofs/consistency", get(audit::consistency))
         .route(
             "/v1/audit/subjects/contacts/{id}",
             get(audit::subject_report),
