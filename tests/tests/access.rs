@@ -1,7 +1,8 @@
-//! Who may see and change what, over HTTP: every record route × every role × a record of the
-//! caller's own, of its team and of another team, asserting allow or deny; lists that hold only
-//! what the caller may see; and the access log: every disclosure and every refusal is an access
-//! event, committed before the answer.
+//! Who may see and change what, over HTTP: for every role, every record collection's list, and
+//! for a record of the caller's own, of its team and of another team: the read by id, a change
+//! and a creation, asserting allow or deny; pipelines (read by whoever reads deals, defined by
+//! managers); lists that hold only what the caller may see; and the access log: every
+//! disclosure and every refusal is an access event, committed before the answer.
 
 use std::collections::BTreeMap;
 
@@ -174,6 +175,26 @@ fn a_change(collection: &str, id: Uuid) -> (Method, String, Value) {
     }
 }
 
+/// A new record of `collection` owned by `owner` (or linked to `records`, of the same owner).
+fn a_creation(collection: &str, owner: Uuid, records: &Records, pipeline: Uuid) -> (String, Value) {
+    let body = match collection {
+        "companies" => json!({"name": "New GmbH", "owner_id": owner}),
+        "contacts" => json!({"first_name": "New", "last_name": "Person", "owner_id": owner}),
+        "leads" => json!({"name": "New enquiry", "source": "web", "owner_id": owner}),
+        "deals" => json!({"title": "New deal", "pipeline_id": pipeline, "stage": "new",
+                          "amount": {"amount_minor": 500, "currency": "EUR"}, "owner_id": owner}),
+        "activities" => json!({"kind": "note", "subject": "New note",
+                               "occurred_at": "2026-01-05T10:00:00Z",
+                               "company_id": records.ids["companies"]}),
+        "tasks" => json!({"title": "New task", "due_at": "2026-12-01T10:00:00Z",
+                          "assignee_id": owner, "company_id": records.ids["companies"]}),
+        "cases" => json!({"subject": "New case", "contact_id": records.ids["contacts"],
+                          "priority": "low", "assignee_id": owner}),
+        other => panic!("no creation for {other}"),
+    };
+    (format!("/v1/{collection}"), body)
+}
+
 async fn access_events(system: &TestSystem) -> Vec<(String, Value)> {
     let (client, connection) = tokio_postgres::connect(&system.database.url, tokio_postgres::NoTls)
         .await
@@ -223,6 +244,54 @@ async fn every_record_route_allows_exactly_what_each_role_may_do() {
             .expect(201)
             .position()
             .to_string();
+        for collection in COLLECTIONS {
+            // A list is open to whoever reaches any record of the collection.
+            let expected = allowed(role, collection, Kind::Own);
+            let list = system
+                .get(
+                    &token,
+                    &format!("/v1/{collection}?limit=1&min_position={last}"),
+                )
+                .await;
+            assert_eq!(
+                list.status.as_u16(),
+                if expected { 200 } else { 403 },
+                "{role} listing {collection}: {}",
+                list.body
+            );
+            if !expected {
+                refused += 1;
+            }
+        }
+        // Pipelines belong to no one: whoever reads deals reads them, managers define them.
+        let reads_pipelines = matches!(role, "admin" | "manager" | "sales");
+        let pipeline_read = system
+            .get(
+                &token,
+                &format!("/v1/pipelines/{pipeline}?min_position={last}"),
+            )
+            .await;
+        assert_eq!(
+            pipeline_read.status.as_u16(),
+            if reads_pipelines { 200 } else { 403 },
+            "{role} reading a pipeline"
+        );
+        let defines_pipelines = matches!(role, "admin" | "manager");
+        let defined = system
+            .post(
+                &token,
+                "/v1/pipelines",
+                json!({"name": format!("{role} process"),
+                       "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+            )
+            .await;
+        assert_eq!(
+            defined.status.as_u16(),
+            if defines_pipelines { 201 } else { 403 },
+            "{role} defining a pipeline: {}",
+            defined.body
+        );
+        refused += usize::from(!reads_pipelines) + usize::from(!defines_pipelines);
         for (kind, records) in [
             (Kind::Own, &own_records),
             (Kind::Team, &team_records),
@@ -271,6 +340,23 @@ async fn every_record_route_allows_exactly_what_each_role_may_do() {
                         "{role} changing {kind:?} {collection}: {}",
                         write.body
                     );
+                    refused += 1;
+                }
+
+                let owner = match kind {
+                    Kind::Own => me,
+                    Kind::Team => peer,
+                    Kind::Other => stranger,
+                };
+                let (path, body) = a_creation(collection, owner, records, pipeline);
+                let created = system.post(&token, &path, body).await;
+                assert_eq!(
+                    created.status.as_u16(),
+                    if expected { 201 } else { 403 },
+                    "{role} creating a {kind:?} record in {collection}: {}",
+                    created.body
+                );
+                if !expected {
                     refused += 1;
                 }
             }
