@@ -72,27 +72,55 @@ impl From<AuditError> for ApiError {
     }
 }
 
-/// Lets the caller into the audit trail (or logs the refusal), then waits for the read model.
-async fn open(
-    api: &ApiState,
-    accessor: &Accessor,
-    asked: RecordRef,
-    min_position: MinPosition,
-) -> Result<String, ApiError> {
-    api.authorize_any(
-        &accessor.caller,
-        &accessor.access,
-        Resource::Audit,
-        Action::Read,
-        vec![asked],
-    )
-    .await?;
-    super::reads::schema_of(api, READ_MODEL, min_position).await
+/// An audit trail question, let in: the audit read model's schema, the filters and the page.
+struct Trail {
+    access: accesslog::Access,
+    schema: String,
+    filter: AuditFilter,
+    page: PageRequest,
 }
 
-fn query_of(query: AuditQueryResult) -> Result<AuditQuery, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
-    Ok(query)
+impl Trail {
+    /// Lets the caller into the audit trail about `asked` (or logs the refusal), then waits for
+    /// the read model to reach the position the client named.
+    async fn open(
+        api: &ApiState,
+        accessor: Accessor,
+        min_position: MinPosition,
+        query: AuditQueryResult,
+        asked: RecordRef,
+    ) -> Result<Trail, ApiError> {
+        let Accessor { caller, access } = accessor.doing(AccessAction::Audit);
+        let Query(query) =
+            query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+        let (filter, page, wanted) = query.parts();
+        api.authorize_any(&caller, &access, Resource::Audit, Action::Read, vec![asked])
+            .await?;
+        let wanted = MinPosition(min_position.0.or(wanted));
+        let schema = super::reads::schema_of(api, READ_MODEL, wanted).await?;
+        Ok(Trail {
+            access,
+            schema,
+            filter,
+            page,
+        })
+    }
+
+    /// Answers `found` once the audit read is logged.
+    async fn answer<T: Serialize>(
+        &self,
+        api: &ApiState,
+        found: accesslog::Withheld<T>,
+    ) -> Result<Response, ApiError> {
+        Ok(Json(api.disclose(&self.access, found).await?).into_response())
+    }
+}
+
+fn asked(collection: &str, id: Uuid) -> RecordRef {
+    RecordRef {
+        collection: collection.to_owned(),
+        id,
+    }
 }
 
 /// Every read and every change of one record, newest first.
@@ -103,25 +131,18 @@ pub async fn record_trail(
     Path((collection, id)): Path<(String, Uuid)>,
     query: AuditQueryResult,
 ) -> Result<Response, ApiError> {
-    let accessor = accessor.doing(AccessAction::Audit);
-    let (filter, page, wanted) = query_of(query)?.parts();
-    let asked = RecordRef {
-        collection: collection.clone(),
-        id,
-    };
-    let schema = open(
-        &api,
-        &accessor,
-        asked,
-        MinPosition(min_position.0.or(wanted)),
-    )
-    .await?;
-    let page = api
-        .audit
-        .record(&schema, &collection, id, &filter, page)
+    let asked = asked(&collection, id);
+    let trail = Trail::open(&api, accessor, min_position, query, asked).await?;
+    let found = (api.audit)
+        .record(
+            &trail.schema,
+            &collection,
+            id,
+            &trail.filter,
+            trail.page.clone(),
+        )
         .await?;
-    let page = api.disclose(&accessor.access, page).await?;
-    Ok(Json(page).into_response())
+    trail.answer(&api, found).await
 }
 
 /// Everything one user read or changed, newest first.
@@ -132,22 +153,12 @@ pub async fn actor_trail(
     Path(user_id): Path<Uuid>,
     query: AuditQueryResult,
 ) -> Result<Response, ApiError> {
-    let accessor = accessor.doing(AccessAction::Audit);
-    let (filter, page, wanted) = query_of(query)?.parts();
-    let asked = RecordRef {
-        collection: "users".to_owned(),
-        id: user_id,
-    };
-    let schema = open(
-        &api,
-        &accessor,
-        asked,
-        MinPosition(min_position.0.or(wanted)),
-    )
-    .await?;
-    let page = api.audit.actor(&schema, user_id, &filter, page).await?;
-    let page = api.disclose(&accessor.access, page).await?;
-    Ok(Json(page).into_response())
+    let asked = asked("users", user_id);
+    let trail = Trail::open(&api, accessor, min_position, query, asked).await?;
+    let found = (api.audit)
+        .actor(&trail.schema, user_id, &trail.filter, trail.page.clone())
+        .await?;
+    trail.answer(&api, found).await
 }
 
 /// The data subject report of a contact: the contact as it is, and every change and access of
@@ -159,25 +170,12 @@ pub async fn subject_report(
     Path(contact_id): Path<Uuid>,
     query: AuditQueryResult,
 ) -> Result<Response, ApiError> {
-    let accessor = accessor.doing(AccessAction::Audit);
-    let (filter, page, wanted) = query_of(query)?.parts();
-    let asked = RecordRef {
-        collection: "contacts".to_owned(),
-        id: contact_id,
-    };
-    let schema = open(
-        &api,
-        &accessor,
-        asked,
-        MinPosition(min_position.0.or(wanted)),
-    )
-    .await?;
-    let report = api
-        .audit
-        .subject(&schema, contact_id, &filter, page)
+    let asked = asked("contacts", contact_id);
+    let trail = Trail::open(&api, accessor, min_position, query, asked).await?;
+    let found = (api.audit)
+        .subject(&trail.schema, contact_id, &trail.filter, trail.page.clone())
         .await?;
-    let report = api.disclose(&accessor.access, report).await?;
-    Ok(Json(report).into_response())
+    trail.answer(&api, found).await
 }
 
 /// Opens the audit trail's checks of the log itself (no read model) to the caller, or logs the
