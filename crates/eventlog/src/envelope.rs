@@ -130,6 +130,22 @@ enum CategoryName {
 }
 
 impl Envelope {
+    /// The stream its subject names: `<stream_type>/<id>` read back.
+    pub fn stream(&self) -> Option<(&str, Uuid)> {
+        parse_subject(&self.subject)
+    }
+
+    /// The event's short type and schema version, when its public type is one of `stream_type`
+    /// (`crm.<stream_type>.<event_type>.v<N>`).
+    pub fn event_of(&self, stream_type: &str) -> Option<(&str, u32)> {
+        parse_type(&self.event_type, stream_type)
+    }
+
+    /// The user behind an actor `user:<id>`; other actors (`system`, ...) are no one.
+    pub fn actor_user(&self) -> Option<Uuid> {
+        Uuid::parse_str(self.actor.strip_prefix("user:")?).ok()
+    }
+
     /// The envelope of a stored event, as `source` publishes it.
     pub fn from_stored(event: &StoredEvent, source: &str) -> Envelope {
         Envelope {
@@ -286,9 +302,45 @@ mod hex32 {
     }
 }
 
+/// `<stream_type>/<id>` read back.
+fn parse_subject(subject: &str) -> Option<(&str, Uuid)> {
+    let (stream_type, id) = subject.split_once('/')?;
+    Some((stream_type, Uuid::parse_str(id).ok()?))
+}
+
+/// `crm.<stream_type>.<event_type>.v<N>` read back into the event type and `N`, when its stream
+/// type is `stream_type`.
+fn parse_type<'a>(public_type: &'a str, stream_type: &str) -> Option<(&'a str, u32)> {
+    let rest = public_type
+        .strip_prefix("crm.")?
+        .strip_prefix(stream_type)?;
+    let (event_type, version) = rest.strip_prefix('.')?.rsplit_once(".v")?;
+    Some((event_type, version.parse().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_type_reads_back_only_under_its_own_stream() {
+        assert_eq!(
+            parse_type("crm.contact.emails_changed.v2", "contact"),
+            Some(("emails_changed", 2))
+        );
+        assert_eq!(parse_type("crm.contact.created.v1", "company"), None);
+        assert_eq!(parse_type("crm.contacts.created.v1", "contact"), None);
+        assert_eq!(parse_type("crm.contact.created", "contact"), None);
+        assert_eq!(parse_type("crm.contact.created.vx", "contact"), None);
+    }
+
+    #[test]
+    fn a_subject_names_a_stream_and_an_id() {
+        let id = Uuid::now_v7();
+        assert_eq!(parse_subject(&format!("deal/{id}")), Some(("deal", id)));
+        assert_eq!(parse_subject("deal"), None);
+        assert_eq!(parse_subject("deal/42"), None);
+    }
     use eventstore::StreamRef;
     use std::path::PathBuf;
 
@@ -330,6 +382,18 @@ mod tests {
         assert_eq!(json["aggregateversion"], 3);
         assert_eq!(json["hash"], "ab".repeat(32));
         assert!(json.get("causationid").is_none());
+    }
+
+    #[test]
+    fn only_user_actors_name_a_user() {
+        let mut envelope = Envelope::from_stored(&stored(Category::Events), "urn:crm");
+        let id = Uuid::now_v7();
+        envelope.actor = format!("user:{id}");
+        assert_eq!(envelope.actor_user(), Some(id));
+        envelope.actor = "system".to_owned();
+        assert_eq!(envelope.actor_user(), None);
+        envelope.actor = "user:nobody".to_owned();
+        assert_eq!(envelope.actor_user(), None);
     }
 
     #[test]

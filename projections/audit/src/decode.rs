@@ -52,14 +52,15 @@ fn access_type() -> String {
 
 /// Decodes `envelope`, or says why it cannot be read.
 pub(crate) fn decode(envelope: &Envelope) -> Result<Item, String> {
-    let (stream_type, stream_id) = parse_subject(&envelope.subject)
+    let (stream_type, stream_id) = envelope
+        .stream()
         .ok_or_else(|| format!("the subject {:?} names no record", envelope.subject))?;
     let meta = Meta {
         position: envelope.position,
         occurred_at: envelope.time,
         recorded_at: envelope.recorded_time,
         actor: envelope.actor.clone(),
-        actor_id: user_of(&envelope.actor),
+        actor_id: envelope.actor_user(),
         event_type: envelope.event_type.clone(),
     };
     match envelope.category {
@@ -81,13 +82,12 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Item, String> {
             })
         }
         Category::Events => {
-            let (event_type, schema_version) = parse_type(&envelope.event_type, stream_type)
-                .ok_or_else(|| {
-                    format!(
-                        "the type {:?} is not an event of the subject's stream {stream_type}",
-                        envelope.event_type
-                    )
-                })?;
+            let (event_type, schema_version) = envelope.event_of(stream_type).ok_or_else(|| {
+                format!(
+                    "the type {:?} is not an event of the subject's stream {stream_type}",
+                    envelope.event_type
+                )
+            })?;
             let version = envelope
                 .aggregate_version
                 .ok_or_else(|| "a domain event without an aggregate version".to_owned())?;
@@ -108,56 +108,12 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Item, String> {
     }
 }
 
-/// `<stream_type>/<id>` read back.
-fn parse_subject(subject: &str) -> Option<(&str, Uuid)> {
-    let (stream_type, id) = subject.split_once('/')?;
-    Some((stream_type, Uuid::parse_str(id).ok()?))
-}
-
-/// `crm.<stream_type>.<event_type>.v<N>` read back into the event type and `N`, when its stream
-/// type is `stream_type`.
-fn parse_type<'a>(public_type: &'a str, stream_type: &str) -> Option<(&'a str, u32)> {
-    let rest = public_type
-        .strip_prefix("crm.")?
-        .strip_prefix(stream_type)?;
-    let (event_type, version) = rest.strip_prefix('.')?.rsplit_once(".v")?;
-    Some((event_type, version.parse().ok()?))
-}
-
-/// The user behind an actor `user:<id>`; other actors (`system`, ...) are no one.
-fn user_of(actor: &str) -> Option<Uuid> {
-    Uuid::parse_str(actor.strip_prefix("user:")?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_public_type_reads_back_only_under_its_own_stream() {
-        assert_eq!(
-            parse_type("crm.contact.emails_changed.v2", "contact"),
-            Some(("emails_changed", 2))
-        );
-        assert_eq!(parse_type("crm.contact.created.v1", "company"), None);
-        assert_eq!(parse_type("crm.contacts.created.v1", "contact"), None);
-        assert_eq!(parse_type("crm.contact.created.vx", "contact"), None);
+    fn accesses_have_one_public_type() {
         assert_eq!(access_type(), "crm.access.record_accessed.v1");
-    }
-
-    #[test]
-    fn a_subject_names_a_stream_and_an_id() {
-        let id = Uuid::now_v7();
-        assert_eq!(parse_subject(&format!("query/{id}")), Some(("query", id)));
-        assert_eq!(parse_subject("deal"), None);
-        assert_eq!(parse_subject("deal/42"), None);
-    }
-
-    #[test]
-    fn only_user_actors_name_a_user() {
-        let id = Uuid::now_v7();
-        assert_eq!(user_of(&format!("user:{id}")), Some(id));
-        assert_eq!(user_of("system"), None);
-        assert_eq!(user_of("user:nobody"), None);
     }
 }

@@ -74,7 +74,7 @@ impl Batch {
             position: envelope.position,
             reason,
         };
-        let (stream_type, id) = parse_subject(&envelope.subject).ok_or_else(|| {
+        let (stream_type, id) = envelope.stream().ok_or_else(|| {
             refuse(format!(
                 "the subject {:?} names no record",
                 envelope.subject
@@ -83,13 +83,12 @@ impl Batch {
         if stream_type == User::STREAM_TYPE || stream_type == UsernameClaim::STREAM_TYPE {
             return Ok(());
         }
-        let (event_type, schema_version) = parse_type(&envelope.event_type, stream_type)
-            .ok_or_else(|| {
-                refuse(format!(
-                    "the type {:?} is not an event of the subject's stream {stream_type}",
-                    envelope.event_type
-                ))
-            })?;
+        let (event_type, schema_version) = envelope.event_of(stream_type).ok_or_else(|| {
+            refuse(format!(
+                "the type {:?} is not an event of the subject's stream {stream_type}",
+                envelope.event_type
+            ))
+        })?;
         let version = envelope
             .aggregate_version
             .ok_or_else(|| refuse("a domain event without an aggregate version".to_owned()))?;
@@ -100,7 +99,7 @@ impl Batch {
             envelope.data.clone(),
         )
         .map_err(|error| refuse(error.to_string()))?;
-        let user_id = user_of(&envelope.actor);
+        let user_id = envelope.actor_user();
         let position = envelope.position;
         match event {
             AnyEvent::Company(event) => {
@@ -140,58 +139,4 @@ fn push<A: Held>(
         user_id,
         event,
     });
-}
-
-/// `<stream_type>/<id>` read back.
-fn parse_subject(subject: &str) -> Option<(&str, Uuid)> {
-    let (stream_type, id) = subject.split_once('/')?;
-    Some((stream_type, Uuid::parse_str(id).ok()?))
-}
-
-/// `crm.<stream_type>.<event_type>.v<N>` read back into the event type and `N`, when its stream
-/// type is `stream_type`.
-fn parse_type<'a>(public_type: &'a str, stream_type: &str) -> Option<(&'a str, u32)> {
-    let rest = public_type
-        .strip_prefix("crm.")?
-        .strip_prefix(stream_type)?;
-    let (event_type, version) = rest.strip_prefix('.')?.rsplit_once(".v")?;
-    Some((event_type, version.parse().ok()?))
-}
-
-/// The user behind an actor `user:<id>`; other actors (`system`, ...) are no one.
-fn user_of(actor: &str) -> Option<Uuid> {
-    Uuid::parse_str(actor.strip_prefix("user:")?).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_public_type_reads_back_only_under_its_own_stream() {
-        assert_eq!(
-            parse_type("crm.contact.emails_changed.v2", "contact"),
-            Some(("emails_changed", 2))
-        );
-        assert_eq!(parse_type("crm.contact.created.v1", "company"), None);
-        assert_eq!(parse_type("crm.contacts.created.v1", "contact"), None);
-        assert_eq!(parse_type("crm.contact.created", "contact"), None);
-        assert_eq!(parse_type("crm.contact.created.vx", "contact"), None);
-    }
-
-    #[test]
-    fn a_subject_names_a_stream_and_an_id() {
-        let id = Uuid::now_v7();
-        assert_eq!(parse_subject(&format!("deal/{id}")), Some(("deal", id)));
-        assert_eq!(parse_subject("deal"), None);
-        assert_eq!(parse_subject("deal/42"), None);
-    }
-
-    #[test]
-    fn only_user_actors_name_a_user() {
-        let id = Uuid::now_v7();
-        assert_eq!(user_of(&format!("user:{id}")), Some(id));
-        assert_eq!(user_of("system"), None);
-        assert_eq!(user_of("user:nobody"), None);
-    }
 }
