@@ -182,15 +182,14 @@ impl axum::extract::FromRequestParts<ApiState> for CommandMeta {
 impl CommandMeta {
     /// The command request for a body the client sent (`&[]` for none).
     pub fn request(&self, body: &[u8]) -> CommandRequest<'_> {
-        let mut request = CommandRequest::new(
+        CommandRequest::with_access(
             &self.caller,
             self.if_match,
             self.key.clone(),
             &self.route,
             body,
-        );
-        request.access = self.access.clone();
-        request
+            self.access.clone(),
+        )
     }
 
     /// Lets the caller change some records of `resource` at all, or logs the refusal (403).
@@ -216,8 +215,9 @@ pub struct CommandRequest<'a> {
 }
 
 impl<'a> CommandRequest<'a> {
-    /// The key is scoped to the caller, so two clients cannot collide; the fingerprint covers the
-    /// route and the body exactly as sent.
+    /// A command the system itself sends (no HTTP request behind it). The key is scoped to the
+    /// caller, so two clients cannot collide; the fingerprint covers the route and the body
+    /// exactly as sent.
     pub fn new(
         caller: &'a Caller,
         if_match: IfMatch,
@@ -225,12 +225,6 @@ impl<'a> CommandRequest<'a> {
         route: &str,
         body: &[u8],
     ) -> CommandRequest<'a> {
-        let idempotency = key.0.map(|key| {
-            let mut content = route.as_bytes().to_vec();
-            content.push(0);
-            content.extend_from_slice(body);
-            Idempotency::new(format!("{}:{key}", caller.user_id), &content)
-        });
         let access = Access {
             actor: caller.actor(),
             role: Some(caller.role),
@@ -240,6 +234,24 @@ impl<'a> CommandRequest<'a> {
             request_id: Uuid::now_v7().to_string(),
             client: None,
         };
+        CommandRequest::with_access(caller, if_match, key, route, body, access)
+    }
+
+    /// A command as an HTTP request sent it, logged as `access` if it is refused.
+    fn with_access(
+        caller: &'a Caller,
+        if_match: IfMatch,
+        key: IdempotencyKey,
+        route: &str,
+        body: &[u8],
+        access: Access,
+    ) -> CommandRequest<'a> {
+        let idempotency = key.0.map(|key| {
+            let mut content = route.as_bytes().to_vec();
+            content.push(0);
+            content.extend_from_slice(body);
+            Idempotency::new(format!("{}:{key}", caller.user_id), &content)
+        });
         CommandRequest {
             caller,
             if_match,
