@@ -14,6 +14,11 @@ use Resource::{
 const ALL: Grant = Grant::both(Reach::All);
 /// Read and write the records of one's team (and records linked to them).
 const TEAM: Grant = Grant::both(Reach::Team);
+/// Read the records of one's team (and those linked to them), change nothing.
+const TEAM_READ: Grant = Grant {
+    read: Reach::Team,
+    write: Reach::None,
+};
 /// Read everything, change nothing.
 const READ_ALL: Grant = Grant {
     read: Reach::All,
@@ -22,6 +27,7 @@ const READ_ALL: Grant = Grant {
 
 /// Each role's grants. Pipelines are readable by every role that reads deals (the policy also
 /// enforces that), and written by admins and managers only; users are the admins' alone.
+/// Managers and sales read the reports (pipeline, forecast, leaderboards) of their team's deals.
 pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
     (
         Role::Admin,
@@ -52,6 +58,7 @@ pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
             (Activities, TEAM),
             (Tasks, TEAM),
             (Cases, TEAM),
+            (Reports, TEAM_READ),
         ],
     ),
     (
@@ -65,6 +72,7 @@ pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
             (Activities, TEAM),
             (Tasks, TEAM),
             (Cases, TEAM),
+            (Reports, TEAM_READ),
         ],
     ),
     (
