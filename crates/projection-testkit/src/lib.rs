@@ -174,6 +174,23 @@ impl World {
         command: A::Command,
         now: DateTime<Utc>,
     ) -> u64 {
+        self.decide_and_append::<A>(self.actor, id, command, now)
+            .await
+    }
+
+    /// [`World::execute`] as the user `actor`.
+    pub async fn execute_as<A: Aggregate>(&self, actor: Uuid, id: Uuid, command: A::Command) -> u64 {
+        self.decide_and_append::<A>(actor, id, command, Utc::now())
+            .await
+    }
+
+    async fn decide_and_append<A: Aggregate>(
+        &self,
+        actor: Uuid,
+        id: Uuid,
+        command: A::Command,
+        now: DateTime<Utc>,
+    ) -> u64 {
         let stream = StreamRef::new(A::STREAM_TYPE, id);
         let stored = Reader::new(self.store_pool.clone())
             .load_stream(&stream, 0)
@@ -190,6 +207,7 @@ impl World {
         });
         let context = Context {
             now,
+            actor_id: actor,
             ..self.context()
         };
         let events = A::decide(&state, command, &context).expect("the command is accepted");
@@ -197,12 +215,8 @@ impl World {
             0 => ExpectedVersion::NoStream,
             version => ExpectedVersion::Exactly(version as u64),
         };
-        self.append(StreamAppend::events(
-            stream,
-            expected,
-            new_events_at(&events, now),
-        ))
-        .await
+        let append = StreamAppend::events(stream, expected, new_events_at(&events, now));
+        self.append_as(&format!("user:{actor}"), vec![append]).await
     }
 
     /// Appends one request; returns the position of its last event.
@@ -212,7 +226,14 @@ impl World {
 
     /// Appends several streams atomically; returns the position of the last event.
     pub async fn append_all(&self, appends: Vec<StreamAppend>) -> u64 {
-        let request = AppendRequest::new(Metadata::actor(format!("user:{}", self.actor)), appends);
+        self.append_as(&format!("user:{}", self.actor), appends)
+            .await
+    }
+
+    /// Appends several streams atomically as `actor` (`user:<id>`, `system`); returns the
+    /// position of the last event.
+    pub async fn append_as(&self, actor: &str, appends: Vec<StreamAppend>) -> u64 {
+        let request = AppendRequest::new(Metadata::actor(actor), appends);
         self.appender
             .append(request)
             .await

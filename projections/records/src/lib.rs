@@ -19,6 +19,7 @@ mod index;
 mod page;
 mod projection;
 mod queries;
+mod replay;
 mod tables;
 
 pub use collection::Collection;
@@ -27,3 +28,4 @@ pub use filter::{ListFilter, MAX_SEARCH_CHARS, Visibility};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projection::{NAME, Records};
 pub use queries::{Found, Record, RecordQueries, record_ref};
+pub use replay::{PastEvent, replay};
