@@ -1,13 +1,16 @@
-//! The contact's events, each a published contract (`crm.contact.<event>.v<N>`).
+//! The contact's events, each a published contract (`crm.contact.<event>.v<N>`), and the tracked
+//! link a click event carries.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Contact;
+use crate::DomainError;
 use crate::event::events;
-use crate::values::{Email, Name, Phone, Tags, Team};
+use crate::values::{Email, Name, Phone, Tags, Team, string_value};
 
 events! {
     /// Everything that can happen to a contact.
@@ -39,6 +42,11 @@ events! {
         Reassigned(Reassigned) = "reassigned", version 1, sample json!({
             "owner_id": "0190a5e4-7c4b-7000-8000-0000000000a2",
             "team": "Munich"
+        });
+        LinkClicked(LinkClicked) = "link_clicked", version 1, sample json!({
+            "url": "https://acme.example/pricing?utm_campaign=spring",
+            "campaign_id": "0190a5e4-7c4b-7000-8000-0000000000c1",
+            "clicked_at": "2025-06-02T09:41:07Z"
         });
     }
 }
@@ -112,3 +120,62 @@ pub struct Reassigned {
     pub owner_id: Option<Uuid>,
     pub team: Option<Team>,
 }
+
+/// The contact clicked a tracked link (in a campaign's e-mail, when `campaign_id` is set). It
+/// changes nothing of the contact; engagement scores count it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkClicked {
+    pub url: TrackedUrl,
+    pub campaign_id: Option<Uuid>,
+    pub clicked_at: DateTime<Utc>,
+}
+
+/// An absolute `http` or `https` URL with a host, of at most [`TrackedUrl::MAX_CHARS`]
+/// characters, without spaces or control characters; kept as given (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrackedUrl(String);
+
+impl TrackedUrl {
+    pub const MAX_CHARS: usize = 2_000;
+
+    pub fn parse(text: &str) -> Result<TrackedUrl, DomainError> {
+        let text = text.trim();
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(DomainError::invalid_value(format!(
+                "must be at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        let lower = text.to_ascii_lowercase();
+        let Some(rest) = ["https://", "http://"]
+            .iter()
+            .find_map(|scheme| lower.strip_prefix(scheme))
+        else {
+            return Err(DomainError::invalid_value(
+                "must start with http:// or https://",
+            ));
+        };
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(DomainError::invalid_value(
+                "may hold no spaces or control characters",
+            ));
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit('@').next().unwrap_or_default();
+        let host = host.split(':').next().unwrap_or_default();
+        if host.is_empty() {
+            return Err(DomainError::invalid_value("must name a host"));
+        }
+        Ok(TrackedUrl(text.to_owned()))
+    }
+}
+
+string_value!(TrackedUrl, {
+    "description": "An absolute http or https URL.",
+    "type": "string",
+    "format": "uri",
+    "pattern": "^[hH][tT][tT][pP][sS]?://",
+    "maxLength": TrackedUrl::MAX_CHARS
+});

@@ -1,6 +1,7 @@
 //! A contact: a person the business talks to. A contact works for at most one company at a time;
 //! moving it records where it came from and where it went, so timelines and scores can follow.
-//! Its profile changes field by field (a PATCH), one event per kind of change.
+//! Its profile changes field by field (a PATCH), one event per kind of change. A click on a tracked
+//! link is recorded on the contact too, without changing it.
 
 mod events;
 #[cfg(test)]
@@ -8,6 +9,7 @@ mod tests;
 
 pub use events::*;
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -40,6 +42,12 @@ pub enum Command {
     Create(NewContact),
     /// Changes the named fields; fields left as they are cause no event.
     Update(ContactChanges),
+    /// Records that the contact clicked a tracked link at `clicked_at` (not in the future).
+    RecordLinkClick {
+        url: TrackedUrl,
+        campaign_id: Option<Uuid>,
+        clicked_at: DateTime<Utc>,
+    },
 }
 
 /// A contact to create, with the id the caller chose.
@@ -81,7 +89,7 @@ impl Aggregate for Contact {
     fn decide(
         state: &Option<Contact>,
         command: Command,
-        _context: &Context,
+        context: &Context,
     ) -> Result<Vec<Event>, DomainError> {
         match command {
             Command::Create(new) => {
@@ -107,6 +115,24 @@ impl Aggregate for Contact {
                 let contact = state.as_ref().ok_or(DomainError::NotFound)?;
                 changes_of(contact, changes)
             }
+            Command::RecordLinkClick {
+                url,
+                campaign_id,
+                clicked_at,
+            } => {
+                state.as_ref().ok_or(DomainError::NotFound)?;
+                if clicked_at > context.now {
+                    return Err(DomainError::invalid(
+                        "clicked_at",
+                        "a click cannot have happened in the future",
+                    ));
+                }
+                Ok(vec![Event::LinkClicked(LinkClicked {
+                    url,
+                    campaign_id,
+                    clicked_at,
+                })])
+            }
         }
     }
 
@@ -127,7 +153,7 @@ impl Aggregate for Contact {
         }
         let mut contact = state?;
         match event {
-            Event::Created(_) => {}
+            Event::Created(_) | Event::LinkClicked(_) => {}
             Event::Renamed(renamed) => {
                 contact.first_name = renamed.first_name.clone();
                 contact.last_name = renamed.last_name.clone();

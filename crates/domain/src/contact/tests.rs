@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::DomainEvent;
 use crate::testing::*;
 
 fn email(text: &str) -> Email {
@@ -178,6 +179,77 @@ fn a_patch_that_changes_nothing_records_nothing() {
         .then_nothing();
 }
 
+fn url(text: &str) -> TrackedUrl {
+    TrackedUrl::parse(text).unwrap()
+}
+
+fn click(clicked_at: chrono::DateTime<chrono::Utc>) -> Command {
+    Command::RecordLinkClick {
+        url: url("https://acme.example/pricing"),
+        campaign_id: Some(id(700)),
+        clicked_at,
+    }
+}
+
+#[test]
+fn a_link_click_is_recorded_without_changing_the_contact() {
+    let before = Contact::given([created()])
+        .when(Command::Update(ContactChanges::default()))
+        .then([]);
+    let clicked_at = now() - chrono::Duration::minutes(5);
+    let after = Contact::given([created()])
+        .when(click(clicked_at))
+        .then([Event::LinkClicked(LinkClicked {
+            url: url("https://acme.example/pricing"),
+            campaign_id: Some(id(700)),
+            clicked_at,
+        })]);
+    assert_eq!(after, before);
+}
+
+#[test]
+fn a_link_click_on_a_missing_contact_is_not_found() {
+    Contact::given([])
+        .when(click(now()))
+        .then_error(DomainError::NotFound);
+}
+
+#[test]
+fn a_link_click_in_the_future_is_refused() {
+    Contact::given([created()])
+        .when(click(now() + chrono::Duration::seconds(1)))
+        .then_invalid("clicked_at");
+}
+
+#[test]
+fn a_tracked_url_is_an_absolute_http_url_of_at_most_two_thousand_characters() {
+    for good in [
+        "https://acme.example",
+        "http://acme.example:8080/a?b=c#d",
+        "  HTTPS://user@acme.example/x  ",
+    ] {
+        assert!(TrackedUrl::parse(good).is_ok(), "{good:?}");
+    }
+    assert_eq!(url(" https://a.example/x ").as_str(), "https://a.example/x");
+    let long = format!("https://acme.example/{}", "a".repeat(2_000));
+    for bad in [
+        "",
+        "acme.example",
+        "ftp://acme.example",
+        "javascript:alert(1)",
+        "https://",
+        "https:///path",
+        "https://acme .example",
+        "https://acme.example/\u{7}",
+        long.as_str(),
+    ] {
+        assert!(TrackedUrl::parse(bad).is_err(), "{bad:?}");
+    }
+    let stored = serde_json::json!({"url": "mailto:a@b.example", "campaign_id": null,
+        "clicked_at": "2025-06-02T09:41:07Z"});
+    assert!(Event::from_stored("link_clicked", 1, stored).is_err());
+}
+
 fn any_command() -> impl Strategy<Value = Command> {
     let companies = prop_oneof![
         Just(Patch::Keep),
@@ -212,7 +284,8 @@ fn any_command() -> impl Strategy<Value = Command> {
                 ..ContactChanges::default()
             })
         });
-    prop_oneof![1 => Just(Command::Create(ada())), 6 => changes]
+    let clicks = (-3_i64..=3).prop_map(|hours| click(now() + chrono::Duration::hours(hours)));
+    prop_oneof![1 => Just(Command::Create(ada())), 6 => changes, 2 => clicks]
 }
 
 proptest! {
