@@ -149,7 +149,8 @@ impl Client {
     }
 }
 
-/// `/readyz` as the poller reads it: the store's position and the records projection's.
+/// `/readyz` as the poller reads it: the store's position and that of the read model furthest
+/// behind it (records, audit, pipeline, scoring: every one must keep up).
 pub async fn readiness(client: &Client) -> anyhow::Result<(u64, u64)> {
     let response = client
         .http
@@ -160,29 +161,30 @@ pub async fn readiness(client: &Client) -> anyhow::Result<(u64, u64)> {
     let store = body["store"]["position"]
         .as_u64()
         .with_context(|| format!("no store position in {body}"))?;
-    let records = body["projections"]
+    let slowest = body["projections"]
         .as_array()
         .and_then(|projections| {
             projections
                 .iter()
-                .find(|projection| projection["name"] == "records")
+                .map(|projection| projection["position"].as_u64())
+                .collect::<Option<Vec<u64>>>()
         })
-        .and_then(|projection| projection["position"].as_u64())
-        .with_context(|| format!("no records projection in {body}"))?;
-    Ok((store, records))
+        .and_then(|positions| positions.into_iter().min())
+        .with_context(|| format!("no read model positions in {body}"))?;
+    Ok((store, slowest))
 }
 
-/// Waits until the records projection has reached the store's position.
+/// Waits until every read model has reached the store's position.
 pub async fn wait_for_projection(client: &Client, limit: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok((store, records)) = readiness(client).await
-            && records >= store
+        if let Ok((store, slowest)) = readiness(client).await
+            && slowest >= store
         {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the records projection did not catch up within {limit:?}");
+            bail!("the read models did not catch up within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod command;
+mod export;
 mod guard;
 pub mod openapi;
 mod operations;

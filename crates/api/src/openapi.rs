@@ -38,7 +38,7 @@ use crate::problem::{PROBLEM_CONTENT_TYPE, Problem};
 use crate::request::MAX_BODY_BYTES;
 use crate::v1::audit::{Consistency, Inclusion};
 use crate::v1::companies::{ChangeCompany, CreateCompany};
-use crate::v1::contacts::{ChangeContact, CreateContact};
+use crate::v1::contacts::{ChangeContact, CreateContact, RecordLinkClick};
 use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
 use crate::v1::history::{EventsPage, History};
 use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
@@ -93,12 +93,14 @@ enum Tag {
     Cases,
     Users,
     History,
+    Reports,
+    Scores,
     Audit,
     Operations,
 }
 
 impl Tag {
-    const ALL: [Tag; 12] = [
+    const ALL: [Tag; 14] = [
         Tag::Companies,
         Tag::Contacts,
         Tag::Leads,
@@ -109,6 +111,8 @@ impl Tag {
         Tag::Cases,
         Tag::Users,
         Tag::History,
+        Tag::Reports,
+        Tag::Scores,
         Tag::Audit,
         Tag::Operations,
     ];
@@ -125,6 +129,8 @@ impl Tag {
             Tag::Cases => "cases",
             Tag::Users => "users",
             Tag::History => "history",
+            Tag::Reports => "reports",
+            Tag::Scores => "scores",
             Tag::Audit => "audit",
             Tag::Operations => "operations",
         }
@@ -147,6 +153,15 @@ impl Tag {
             Tag::Cases => "Service cases, from new through open, pending and resolved to closed.",
             Tag::Users => "People and services that call the API, with their role and team.",
             Tag::History => "The log itself: a record's events, and every event in order.",
+            Tag::Reports => {
+                "What the business sees of its sales: the pipeline by stage, conversion and \
+                 velocity, the forecast against actuals, leaderboards and lead sources; JSON, \
+                 CSV or XLSX; counted over the deals the caller may see."
+            }
+            Tag::Scores => {
+                "Each customer's value class (RFM), engagement, touch cost and churn risk, \
+                 with the components and events that explain them."
+            }
             Tag::Audit => {
                 "The audit trail, for auditor and admin only; each call is itself logged as an \
                  access."
@@ -200,8 +215,14 @@ enum Kind {
     ChangeAfterRead,
     /// A read of one record: `X-Crm-Min-Position` or `?min_position=`.
     Read,
+    /// A read of one record by id: as [`Kind::Read`], and `as_of`.
+    RecordRead,
     /// A read of a list: the same, and the filters and the page.
     List,
+    /// A report: whose deals, which pipeline, window or months, and the file format.
+    Report,
+    /// A ranked list of scores: the order, the class and how many.
+    Ranked,
     /// A read of the audit trail: the time range, the action and the page.
     Audit,
     /// A page of the log: `after` and `limit`.
@@ -238,6 +259,11 @@ enum Answer {
     Page(TypeSchema),
     /// A JSON document of this type.
     Json {
+        description: &'static str,
+        body: TypeSchema,
+    },
+    /// A report: JSON of this type, or the same as a CSV or XLSX file (`?format=`).
+    Report {
         description: &'static str,
         body: TypeSchema,
     },
@@ -304,6 +330,26 @@ const fn history_route(path: &'static str, operation_id: &'static str) -> Route 
     }
 }
 
+/// A report of the sales pipeline.
+const fn report_route(
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    answer: Answer,
+) -> Route {
+    Route {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary,
+        tag: Tag::Reports,
+        kind: Kind::Report,
+        body: Body::None,
+        answer,
+        errors: READ_ERRORS,
+    }
+}
+
 /// Every route the API serves.
 const ROUTES: &[Route] = &[
     // companies
@@ -335,7 +381,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getCompany",
         summary: "Read a company",
         tag: Tag::Companies,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Company>()),
         errors: READ_ERRORS,
@@ -380,7 +426,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getContact",
         summary: "Read a contact",
         tag: Tag::Contacts,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Contact>()),
         errors: READ_ERRORS,
@@ -425,7 +471,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getLead",
         summary: "Read a lead",
         tag: Tag::Leads,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Lead>()),
         errors: READ_ERRORS,
@@ -495,7 +541,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getPipeline",
         summary: "Read a pipeline",
         tag: Tag::Pipelines,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Pipeline>()),
         errors: READ_ERRORS,
@@ -562,7 +608,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getDeal",
         summary: "Read a deal",
         tag: Tag::Deals,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Deal>()),
         errors: READ_ERRORS,
@@ -651,7 +697,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getActivity",
         summary: "Read an activity",
         tag: Tag::Activities,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Activity>()),
         errors: READ_ERRORS,
@@ -696,7 +742,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getTask",
         summary: "Read a task",
         tag: Tag::Tasks,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Task>()),
         errors: READ_ERRORS,
@@ -741,7 +787,7 @@ const ROUTES: &[Route] = &[
         operation_id: "getCase",
         summary: "Read a case",
         tag: Tag::Cases,
-        kind: Kind::Read,
+        kind: Kind::RecordRead,
         body: Body::None,
         answer: Answer::Record(schema_of::<Case>()),
         errors: READ_ERRORS,
@@ -876,6 +922,126 @@ const ROUTES: &[Route] = &[
             body: schema_of::<Consistency>(),
         },
         errors: &[401, 403, 404, 422, 503],
+    },
+    // reports
+    report_route(
+        "/v1/reports/pipeline",
+        "pipelineReport",
+        "Per stage, in stage order: open deals, total and probability-weighted amount per \
+            currency, average and oldest age in the stage, stalled deals (no activity for 14 \
+            days)",
+        Answer::Report {
+            description: "The pipeline by stage.",
+            body: schema_of::<pipeline::PipelineReport>(),
+        },
+    ),
+    report_route(
+        "/v1/reports/velocity",
+        "velocityReport",
+        "Stage-to-stage conversion, win rate, average sales cycle and time per stage for a \
+            window, in total, per owner or per team",
+        Answer::Report {
+            description: "Conversion and velocity.",
+            body: schema_of::<pipeline::VelocityReport>(),
+        },
+    ),
+    report_route(
+        "/v1/reports/forecast",
+        "forecastReport",
+        "Weighted and best-case value of open deals by expected close month, against the \
+            value won in each month",
+        Answer::Report {
+            description: "The forecast against actuals.",
+            body: schema_of::<pipeline::ForecastReport>(),
+        },
+    ),
+    report_route(
+        "/v1/reports/leaderboard",
+        "leaderboard",
+        "Won value and count per owner per month",
+        Answer::Report {
+            description: "The leaderboard.",
+            body: schema_of::<pipeline::Leaderboard>(),
+        },
+    ),
+    report_route(
+        "/v1/reports/sources",
+        "leadSources",
+        "Leads captured, qualified and converted, and the sales they led to, per source and \
+            per campaign",
+        Answer::Report {
+            description: "Lead sources and campaigns.",
+            body: schema_of::<pipeline::SourceReport>(),
+        },
+    ),
+    // scores
+    Route {
+        method: Method::Get,
+        path: "/v1/scores/contacts",
+        operation_id: "rankContacts",
+        summary: "Contacts the caller may see, highest score first",
+        tag: Tag::Scores,
+        kind: Kind::Ranked,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The ranked contacts, each with its scores.",
+            body: schema_of::<scoring::RankedScores>(),
+        },
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/scores/contacts/{id}",
+        operation_id: "scoreContact",
+        summary: "A contact's value, engagement, touch cost and churn risk, explained",
+        tag: Tag::Scores,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The contact's scores.",
+            body: schema_of::<scoring::CustomerScore>(),
+        },
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/scores/companies",
+        operation_id: "rankCompanies",
+        summary: "Companies the caller may see, highest score first",
+        tag: Tag::Scores,
+        kind: Kind::Ranked,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The ranked companies, each with its scores.",
+            body: schema_of::<scoring::RankedScores>(),
+        },
+        errors: LIST_ERRORS,
+    },
+    Route {
+        method: Method::Get,
+        path: "/v1/scores/companies/{id}",
+        operation_id: "scoreCompany",
+        summary: "A company's value class (computed and manual), engagement, touch cost and \
+            churn risk, explained",
+        tag: Tag::Scores,
+        kind: Kind::Read,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The company's scores.",
+            body: schema_of::<scoring::CustomerScore>(),
+        },
+        errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/contacts/{id}/link-clicks",
+        operation_id: "recordLinkClick",
+        summary: "Record that the contact clicked a tracked link (counted by engagement scores)",
+        tag: Tag::Contacts,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<RecordLinkClick>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
     },
     // history
     Route {
@@ -1110,6 +1276,37 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "X-Crm-Purpose",
             "X-Request-Id",
         ]),
+        Kind::RecordRead => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "as_of",
+        ]),
+        Kind::Report => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "pipeline_id",
+            "report_owner_id",
+            "team",
+            "window_from",
+            "window_to",
+            "group",
+            "from_month",
+            "months",
+            "format",
+        ]),
+        Kind::Ranked => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "order",
+            "class",
+            "limit",
+        ]),
         Kind::LogCheck => names.extend(["X-Crm-Purpose", "X-Request-Id"]),
         Kind::Inclusion => names.extend(["X-Crm-Purpose", "X-Request-Id", "position", "tree_size"]),
         Kind::Consistency => {
@@ -1197,6 +1394,16 @@ fn success_responses(answer: Answer, outputs: &mut SchemaGenerator) -> Map<Strin
             responses.insert(
                 "200".into(),
                 json!({ "description": description, "content": json_content(schema) }),
+            );
+        }
+        Answer::Report { description, body } => {
+            let mut content = json_content((body.reference)(outputs).to_value());
+            let file = json!({ "schema": { "type": "string", "format": "binary" } });
+            content["text/csv"] = file.clone();
+            content[crate::export::XLSX_TYPE] = file;
+            responses.insert(
+                "200".into(),
+                json!({ "description": description, "content": content }),
             );
         }
         Answer::Text { media_type } => {
@@ -1328,6 +1535,15 @@ fn readiness_schema() -> Value {
 
 /// The parameters routes share, by name.
 fn parameters(inputs: &mut SchemaGenerator) -> Value {
+    let mut parameters = record_parameters(inputs);
+    if let (Value::Object(all), Value::Object(more)) = (&mut parameters, reading_parameters()) {
+        all.extend(more);
+    }
+    parameters
+}
+
+/// The parameters of the record, list, audit and log routes.
+fn record_parameters(inputs: &mut SchemaGenerator) -> Value {
     let stage_key = inputs.subschema_for::<StageKey>().to_value();
     let position = json!({ "type": "integer", "format": "uint64", "minimum": 0 });
     let uuid = json!({ "type": "string", "format": "uuid" });
@@ -1498,6 +1714,99 @@ fn parameters(inputs: &mut SchemaGenerator) -> Value {
             "in": "query",
             "description": "The `next_cursor` of the previous page.",
             "schema": { "type": "string" },
+        },
+    })
+}
+
+/// The parameters of the reports, the scores and a record read in the past.
+fn reading_parameters() -> Value {
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    json!({
+        "as_of": {
+            "name": "as_of",
+            "in": "query",
+            "description": "The record as the store knew it at this time (RFC 3339), rebuilt \
+                from its events; logged as a history read (analyst, admin).",
+            "schema": { "type": "string", "format": "date-time" },
+        },
+        "pipeline_id": {
+            "name": "pipeline_id",
+            "in": "query",
+            "description": "The pipeline (required by the pipeline, velocity and forecast \
+                reports).",
+            "schema": uuid,
+        },
+        "report_owner_id": {
+            "name": "owner_id",
+            "in": "query",
+            "description": "Only deals (and leads) this user owns.",
+            "schema": uuid,
+        },
+        "team": {
+            "name": "team",
+            "in": "query",
+            "description": "Only deals (and leads) of this team.",
+            "schema": { "type": "string" },
+        },
+        "window_from": {
+            "name": "from",
+            "in": "query",
+            "description": "Velocity and sources: from this time (RFC 3339; 90 days before \
+                `to` by default).",
+            "schema": { "type": "string", "format": "date-time" },
+        },
+        "window_to": {
+            "name": "to",
+            "in": "query",
+            "description": "Velocity and sources: until this time (now by default).",
+            "schema": { "type": "string", "format": "date-time" },
+        },
+        "group": {
+            "name": "group",
+            "in": "query",
+            "description": "Velocity: one row in total, per owner or per team.",
+            "schema": { "type": "string", "enum": ["total", "owner", "team"], "default": "total" },
+        },
+        "from_month": {
+            "name": "from_month",
+            "in": "query",
+            "description": "Forecast and leaderboard: the first month, YYYY-MM (this month by \
+                default).",
+            "schema": { "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$" },
+        },
+        "months": {
+            "name": "months",
+            "in": "query",
+            "description": "Forecast and leaderboard: how many months.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": pipeline::MAX_MONTHS,
+                "default": 6,
+            },
+        },
+        "format": {
+            "name": "format",
+            "in": "query",
+            "description": "json (the default), or a file: csv or xlsx, one row per stage, \
+                month, owner or source and currency.",
+            "schema": { "type": "string", "enum": ["json", "csv", "xlsx"], "default": "json" },
+        },
+        "order": {
+            "name": "order",
+            "in": "query",
+            "description": "The score to rank by, highest first.",
+            "schema": {
+                "type": "string",
+                "enum": ["value", "engagement", "touch_cost", "churn_risk"],
+                "default": "value",
+            },
+        },
+        "class": {
+            "name": "class",
+            "in": "query",
+            "description": "Only customers of this value class (in force).",
+            "schema": { "type": "string", "enum": ["A", "B", "C", "D"] },
         },
     })
 }

@@ -21,6 +21,9 @@ pub struct ApiState {
     /// projectors, not to `crm_app`).
     pub records: records::RecordQueries,
     pub audit: audit::AuditQueries,
+    pub reports: pipeline::ReportQueries,
+    /// Scored with the default weights and thresholds unless the settings name others.
+    pub scores: scoring::ScoreQueries,
     pub projections: projector::ProjectionReader,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
@@ -47,7 +50,9 @@ impl ApiState {
             appender,
             reader,
             records: records::RecordQueries::new(read_models.clone()),
-            audit: audit::AuditQueries::new(read_models),
+            audit: audit::AuditQueries::new(read_models.clone()),
+            reports: pipeline::ReportQueries::new(read_models.clone()),
+            scores: scoring::ScoreQueries::new(read_models, scoring::ScoringConfig::default()),
             projections,
             callers: caller_cache(),
             aggregates: aggregate_cache(),

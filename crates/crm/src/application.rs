@@ -17,10 +17,19 @@ pub enum ProjectionName {
     Records,
     /// Every read and change of every record, for the audit routes.
     Audit,
+    /// Open deals by stage, conversion, forecast, leaderboards and lead sources, for the reports.
+    Pipeline,
+    /// The facts behind each customer's value, engagement, touch cost and churn risk.
+    Scoring,
 }
 
 impl ProjectionName {
-    pub const ALL: [ProjectionName; 2] = [ProjectionName::Records, ProjectionName::Audit];
+    pub const ALL: [ProjectionName; 4] = [
+        ProjectionName::Records,
+        ProjectionName::Audit,
+        ProjectionName::Pipeline,
+        ProjectionName::Scoring,
+    ];
 }
 
 /// A part of the system that can run alone.
@@ -35,11 +44,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 6] = [
         Role::Api,
         Role::Relay,
         Role::Projector(ProjectionName::Records),
         Role::Projector(ProjectionName::Audit),
+        Role::Projector(ProjectionName::Pipeline),
+        Role::Projector(ProjectionName::Scoring),
     ];
 }
 
@@ -97,6 +108,7 @@ fn api_state(
         policy,
     );
     state.trusted_key = crate::installation_key(&settings.data.dir)?;
+    state.scores = scoring::ScoreQueries::new(read_models.clone(), settings.scoring.clone());
     Ok(state)
 }
 
@@ -162,6 +174,15 @@ impl Application {
                     ProjectionName::Audit => {
                         start_projector(pool, jetstream, settings, audit::Audit)
                     }
+                    ProjectionName::Pipeline => {
+                        start_projector(pool, jetstream, settings, pipeline::SalesPipeline)
+                    }
+                    ProjectionName::Scoring => start_projector(
+                        pool,
+                        jetstream,
+                        settings,
+                        scoring::Scoring::new(&settings.scoring),
+                    ),
                 });
             }
         }
@@ -238,6 +259,14 @@ impl Application {
             }
             ProjectionName::Audit => {
                 projector::rebuild(read_models, jetstream, nats, audit::Audit, token).await?
+            }
+            ProjectionName::Pipeline => {
+                let projection = pipeline::SalesPipeline;
+                projector::rebuild(read_models, jetstream, nats, projection, token).await?
+            }
+            ProjectionName::Scoring => {
+                let projection = scoring::Scoring::new(&settings.scoring);
+                projector::rebuild(read_models, jetstream, nats, projection, token).await?
             }
         };
         Ok(report)

@@ -27,6 +27,11 @@ pub struct Settings {
     /// Who may see and change what: overrides of the default rules, and territories
     /// (`[access.roles.sales] deals = "own"`, `[access.territories] emea = ["berlin"]`).
     pub access: policy::PolicySettings,
+    /// How customers are scored: RFM thresholds and class cut-offs, engagement weights and
+    /// half-life, touch cost, churn risk weights (`[scoring.engagement] meeting = 10`). Scores
+    /// are computed when read, so a change needs no rebuild, except the engagement half-life
+    /// (`crm rebuild scoring`).
+    pub scoring: scoring::ScoringConfig,
 }
 
 /// `crm up` on a store without customer records seeds demo data through the API (see

@@ -1,9 +1,10 @@
 //! `/v1/contacts`: create and change contacts (people).
 
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use domain::Patch;
 use domain::company::Company;
-use domain::contact::{Command, Contact, ContactChanges, NewContact};
+use domain::contact::{Command, Contact, ContactChanges, NewContact, TrackedUrl};
 use domain::values::{Email, Name, Phone, Tags, Team};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -120,6 +121,37 @@ pub async fn change(
     };
     execute::<Contact>(&api, &request, id, false, |_| {
         Ok(Command::Update(changes.clone()))
+    })
+    .await
+}
+
+/// A click on a tracked link, as a marketing tool reports it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordLinkClick {
+    pub url: TrackedUrl,
+    /// The campaign whose message held the link.
+    pub campaign_id: Option<Uuid>,
+    /// When the contact clicked; now by default.
+    pub clicked_at: Option<DateTime<Utc>>,
+}
+
+/// Records that the contact clicked a tracked link; engagement scores count it.
+pub async fn record_link_click(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<RecordLinkClick>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Contacts).await?;
+    let request = meta.request(&raw);
+    let clicked_at = body.clicked_at.unwrap_or_else(Utc::now);
+    execute::<Contact>(&api, &request, id, false, |_| {
+        Ok(Command::RecordLinkClick {
+            url: body.url.clone(),
+            campaign_id: body.campaign_id,
+            clicked_at,
+        })
     })
     .await
 }

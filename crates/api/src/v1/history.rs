@@ -2,6 +2,7 @@
 //! (`GET /v1/{collection}/{id}/history`) and the whole log page by page (`GET /v1/events`).
 //! Both disclose customer data, so both are decided by the policy and logged like every read.
 
+use accesslog::{Access, Withheld};
 use axum::Json;
 use axum::extract::{MatchedPath, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -9,12 +10,14 @@ use chrono::{DateTime, Utc};
 use domain::access::{AccessAction, RecordRef};
 use eventstore::{Category, StoredEvent, StreamRef};
 use policy::{Action, Reach, Resource};
+use records::{Collection, PastEvent};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{reads::collection_of, resource_of};
 use crate::access::Accessor;
+use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::request::{MinPosition, Path};
 use crate::state::ApiState;
@@ -82,42 +85,7 @@ pub async fn record_history(
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::History);
     let collection = collection_of(&route)?;
-    let asked = || {
-        vec![RecordRef {
-            collection: collection.as_str().to_owned(),
-            id,
-        }]
-    };
-    api.authorize_any(&caller, &access, Resource::History, Action::Read, asked())
-        .await?;
-    if api
-        .policy
-        .reach(&caller.principal(), Resource::History, Action::Read)
-        < Reach::All
-    {
-        // Whose record it is, as the records read model knows it.
-        let schema = super::reads::live_schema(&api, min_position).await?;
-        let found = api.records.get(&schema, collection, id).await?;
-        let found = found.ok_or(ApiError::NotFound("record"))?;
-        api.authorize(
-            &caller,
-            &access,
-            Resource::History,
-            Action::Read,
-            &found.ownership,
-            asked(),
-        )
-        .await?;
-        api.authorize(
-            &caller,
-            &access,
-            resource_of(collection),
-            Action::Read,
-            &found.ownership,
-            asked(),
-        )
-        .await?;
-    }
+    authorize_history(&api, &caller, &access, collection, id, min_position).await?;
     let events = api
         .reader
         .load_stream(&StreamRef::new(collection.stream_type(), id), 0)
@@ -131,9 +99,93 @@ pub async fn record_history(
         events: events.into_iter().map(LoggedEvent::from).collect(),
     };
     let history = api
-        .disclose(&access, accesslog::Withheld::new(history, asked()))
+        .disclose(&access, Withheld::new(history, asked(collection, id)))
         .await?;
     Ok(Json(history).into_response())
+}
+
+/// `GET /v1/<collection>/{id}?as_of=`: the record as the store knew it at `as_of`, rebuilt from
+/// the events recorded until then; 404 if it did not exist yet.
+pub(crate) async fn record_as_of(
+    api: &ApiState,
+    accessor: Accessor,
+    min_position: MinPosition,
+    collection: Collection,
+    id: Uuid,
+    as_of: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let Accessor { caller, access } = accessor.doing(AccessAction::History);
+    authorize_history(api, &caller, &access, collection, id, min_position).await?;
+    let events = api
+        .reader
+        .load_stream(&StreamRef::new(collection.stream_type(), id), 0)
+        .await?;
+    let past: Vec<PastEvent<'_>> = events
+        .iter()
+        .take_while(|event| event.recorded_at <= as_of)
+        .map(|event| PastEvent {
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            version: event.stream_version.unwrap_or(0),
+            payload: &event.payload,
+        })
+        .collect();
+    let record = records::replay(collection, &past)
+        .map_err(|error| ApiError::Internal(format!("replaying {collection}/{id}: {error}")))?
+        .ok_or(ApiError::NotFound("record"))?;
+    let record = api
+        .disclose(&access, Withheld::new(record, asked(collection, id)))
+        .await?;
+    Ok(Json(record).into_response())
+}
+
+fn asked(collection: Collection, id: Uuid) -> Vec<RecordRef> {
+    vec![RecordRef {
+        collection: collection.as_str().to_owned(),
+        id,
+    }]
+}
+
+/// Lets the caller read the history of `collection/id`: the whole log's readers, or whoever
+/// reaches both history and that record (as the records read model knows its owners).
+async fn authorize_history(
+    api: &ApiState,
+    caller: &Caller,
+    access: &Access,
+    collection: Collection,
+    id: Uuid,
+    min_position: MinPosition,
+) -> Result<(), ApiError> {
+    api.authorize_any(
+        caller,
+        access,
+        Resource::History,
+        Action::Read,
+        asked(collection, id),
+    )
+    .await?;
+    if api
+        .policy
+        .reach(&caller.principal(), Resource::History, Action::Read)
+        == Reach::All
+    {
+        return Ok(());
+    }
+    let schema = super::reads::live_schema(api, min_position).await?;
+    let found = api.records.get(&schema, collection, id).await?;
+    let found = found.ok_or(ApiError::NotFound("record"))?;
+    for resource in [Resource::History, resource_of(collection)] {
+        api.authorize(
+            caller,
+            access,
+            resource,
+            Action::Read,
+            &found.ownership,
+            asked(collection, id),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,8 @@ pub(crate) mod history;
 pub(crate) mod leads;
 pub(crate) mod pipelines;
 mod reads;
+pub(crate) mod reports;
+pub(crate) mod scores;
 pub(crate) mod touchpoints;
 pub mod users;
 
@@ -122,6 +124,19 @@ pub fn routes(api: ApiState) -> Router {
             "/v1/cases/{id}/status",
             post(touchpoints::change_case_status),
         )
+        .route(
+            "/v1/contacts/{id}/link-clicks",
+            post(contacts::record_link_click),
+        )
+        .route("/v1/reports/pipeline", get(reports::pipeline_report))
+        .route("/v1/reports/velocity", get(reports::velocity_report))
+        .route("/v1/reports/forecast", get(reports::forecast_report))
+        .route("/v1/reports/leaderboard", get(reports::leaderboard))
+        .route("/v1/reports/sources", get(reports::sources_report))
+        .route("/v1/scores/contacts", get(scores::ranked_scores))
+        .route("/v1/scores/contacts/{id}", get(scores::customer_score))
+        .route("/v1/scores/companies", get(scores::ranked_scores))
+        .route("/v1/scores/companies/{id}", get(scores::customer_score))
         .route("/v1/users", post(users::create))
         .route(
             "/v1/audit/records/{collection}/{id}",

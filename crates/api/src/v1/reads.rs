@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{MatchedPath, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use domain::access::AccessAction;
 use policy::Action;
 use projector::WaitError;
@@ -86,15 +87,32 @@ pub(crate) fn collection_of(route: &MatchedPath) -> Result<Collection, ApiError>
         .ok_or(ApiError::NotFound("collection"))
 }
 
-/// One record, with its version (also as `ETag`, for `If-Match`).
+/// What a read of one record may ask besides its id.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordQuery {
+    /// The record as it was at this time (RFC 3339), rebuilt from its events.
+    pub as_of: Option<DateTime<Utc>>,
+    pub min_position: Option<u64>,
+}
+
+/// One record, with its version (also as `ETag`, for `If-Match`); with `as_of`, as it was then.
 pub async fn get_record(
     State(api): State<ApiState>,
-    Accessor { caller, access }: Accessor,
+    accessor: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
     Path(id): Path<Uuid>,
+    query: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let collection = collection_of(&route)?;
+    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let min_position = MinPosition(min_position.0.or(query.min_position));
+    if let Some(as_of) = query.as_of {
+        return super::history::record_as_of(&api, accessor, min_position, collection, id, as_of)
+            .await;
+    }
+    let Accessor { caller, access } = accessor;
     let resource = resource_of(collection);
     let asked = || vec![record_ref(collection, id)];
     api.authorize_any(&caller, &access, resource, Action::Read, asked())

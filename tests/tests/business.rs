@@ -1,0 +1,348 @@
+//! What the business sees, over HTTP: the pipeline report (as JSON, CSV and XLSX), customer
+//! scores, a record as it was at a past time and tracked link clicks, each read decided by the
+//! policy and logged like every other read.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use system_tests::{Reply, TestSystem};
+use uuid::Uuid;
+
+async fn get_at(system: &TestSystem, token: &str, path: &str, position: u64) -> Reply {
+    system
+        .send(
+            Method::GET,
+            Some(token),
+            path,
+            &[("x-crm-min-position", &position.to_string())],
+            None,
+        )
+        .await
+}
+
+/// A pipeline of two stages; its id and position.
+async fn create_pipeline(system: &TestSystem) -> (Uuid, u64) {
+    let created = system
+        .post(
+            &system.admin,
+            "/v1/pipelines",
+            json!({"name": "New business", "stages": [
+                {"key": "lead", "name": "Lead", "probability": 10},
+                {"key": "proposal", "name": "Proposal", "probability": 50}
+            ]}),
+        )
+        .await
+        .expect(201);
+    (created.id(), created.position())
+}
+
+async fn open_deal(
+    system: &TestSystem,
+    token: &str,
+    pipeline_id: Uuid,
+    stage: &str,
+    amount: i64,
+    currency: &str,
+) -> Reply {
+    system
+        .post(
+            token,
+            "/v1/deals",
+            json!({"title": "Looms", "pipeline_id": pipeline_id, "stage": stage,
+                   "amount": {"amount_minor": amount, "currency": currency}}),
+        )
+        .await
+        .expect(201)
+}
+
+fn stage<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["stages"]
+        .as_array()
+        .and_then(|stages| stages.iter().find(|stage| stage["key"] == key))
+        .unwrap_or_else(|| panic!("no stage {key} in {report}"))
+}
+
+#[tokio::test]
+async fn a_manager_sees_the_pipeline_of_their_team_by_stage_and_currency() {
+    let system = TestSystem::start().await;
+    let (pipeline_id, _) = create_pipeline(&system).await;
+    let (_, berlin) = system.user("sam", "sales", Some("Berlin")).await;
+    let (_, paris) = system.user("pia", "sales", Some("Paris")).await;
+    let (_, manager) = system.user("mia", "manager", Some("Berlin")).await;
+    open_deal(&system, &berlin, pipeline_id, "lead", 100_000, "EUR").await;
+    open_deal(&system, &berlin, pipeline_id, "proposal", 40_000, "EUR").await;
+    open_deal(&system, &berlin, pipeline_id, "proposal", 10_000, "USD").await;
+    let last = open_deal(&system, &paris, pipeline_id, "proposal", 999_000, "EUR")
+        .await
+        .position();
+
+    let path = format!("/v1/reports/pipeline?pipeline_id={pipeline_id}");
+    let report = get_at(&system, &manager, &path, last)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(stage(&report, "lead")["open_deals"], 1);
+    let proposal = stage(&report, "proposal");
+    assert_eq!(
+        proposal["open_deals"], 2,
+        "Paris's deal is not the Berlin manager's"
+    );
+    let totals = proposal["totals"].as_array().expect("totals per currency");
+    let of = |currency: &str| {
+        totals
+            .iter()
+            .find(|total| total["currency"] == currency)
+            .unwrap_or_else(|| panic!("no {currency} in {totals:?}"))
+    };
+    assert_eq!(of("EUR")["total_minor"], 40_000);
+    assert_eq!(of("EUR")["weighted_minor"], 20_000);
+    assert_eq!(of("USD")["total_minor"], 10_000);
+    assert_eq!(of("USD")["weighted_minor"], 5_000);
+
+    let (_, analyst) = system.user("ann", "analyst", None).await;
+    let everything = get_at(&system, &analyst, &path, last)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(stage(&everything, "proposal")["open_deals"], 3);
+
+    let csv = get_at(&system, &manager, &format!("{path}&format=csv"), last)
+        .await
+        .expect(200);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let text = csv.body.as_str().expect("a CSV body");
+    assert!(text.starts_with("stage_order,stage_key,"), "{text}");
+    assert!(text.contains(",proposal,Proposal,"), "{text}");
+    let xlsx = get_at(&system, &manager, &format!("{path}&format=xlsx"), last)
+        .await
+        .expect(200);
+    assert_eq!(
+        xlsx.headers["content-disposition"],
+        "attachment; filename=\"pipeline-report.xlsx\""
+    );
+
+    let unknown = format!("/v1/reports/pipeline?pipeline_id={}", Uuid::now_v7());
+    get_at(&system, &manager, &unknown, last).await.expect(404);
+    let no_pipeline = get_at(&system, &manager, "/v1/reports/pipeline", last)
+        .await
+        .expect(422);
+    assert_eq!(no_pipeline.invalid_field(), "pipeline_id");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn reports_are_refused_to_roles_without_them_and_every_report_is_logged() {
+    let system = TestSystem::start().await;
+    let (pipeline_id, created) = create_pipeline(&system).await;
+    let (_, support) = system.user("sue", "support", None).await;
+    let (_, auditor) = system.user("alex", "auditor", None).await;
+    let (_, analyst) = system.user("ann", "analyst", None).await;
+    for path in [
+        format!("/v1/reports/pipeline?pipeline_id={pipeline_id}"),
+        format!("/v1/reports/velocity?pipeline_id={pipeline_id}"),
+        format!("/v1/reports/forecast?pipeline_id={pipeline_id}&months=3"),
+        "/v1/reports/leaderboard".to_owned(),
+        "/v1/reports/sources".to_owned(),
+    ] {
+        for token in [&support, &auditor] {
+            system.get(token, &path).await.expect(403);
+        }
+        let answered = get_at(&system, &analyst, &path, created).await.expect(200);
+        assert!(answered.body.is_object(), "{path}: {answered:?}");
+    }
+    let bad = system
+        .get(
+            &analyst,
+            &format!("/v1/reports/forecast?pipeline_id={pipeline_id}&months=99"),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.invalid_field(), "months");
+
+    let log = system
+        .get(&system.admin, "/v1/events?limit=1000")
+        .await
+        .expect(200);
+    let accesses: Vec<&Value> = log.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["type"] == "crm.access.record_accessed.v1")
+        .filter(|event| {
+            event["data"]["route"]
+                .as_str()
+                .is_some_and(|route| route.contains("/v1/reports/"))
+        })
+        .collect();
+    let outcome = |wanted: &str| {
+        accesses
+            .iter()
+            .filter(|event| event["data"]["outcome"] == wanted)
+            .count()
+    };
+    assert_eq!(outcome("allowed"), 5, "each answered report is logged");
+    assert_eq!(outcome("denied"), 10, "each refusal is logged");
+    assert!(
+        accesses
+            .iter()
+            .all(|event| event["data"]["action"] == "export")
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_company_score_explains_its_value_and_engagement_and_a_manual_class_wins() {
+    let system = TestSystem::start().await;
+    let (pipeline_id, _) = create_pipeline(&system).await;
+    let (_, sales) = system.user("sam", "sales", Some("Berlin")).await;
+    let (_, other) = system.user("pia", "sales", Some("Paris")).await;
+    let company = system
+        .post(
+            &sales,
+            "/v1/companies",
+            json!({"name": "Acme", "value_class": "B"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let contact = system
+        .post(
+            &sales,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "company_id": company}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let deal = system
+        .post(
+            &sales,
+            "/v1/deals",
+            json!({"title": "Looms", "pipeline_id": pipeline_id, "stage": "lead",
+                   "company_id": company, "contact_id": contact,
+                   "amount": {"amount_minor": 500_000, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(&sales, &format!("/v1/deals/{deal}/won"), json!({}))
+        .await
+        .expect(200);
+    system
+        .post(
+            &sales,
+            "/v1/activities",
+            json!({"kind": "meeting", "subject": "kick-off", "occurred_at": "2026-11-30T09:00:00Z",
+                   "company_id": company, "contact_id": contact, "duration_minutes": 45}),
+        )
+        .await
+        .expect(201);
+    let click = system
+        .post(
+            &sales,
+            &format!("/v1/contacts/{contact}/link-clicks"),
+            json!({"url": "https://acme.example/pricing", "clicked_at": "2026-12-01T10:00:00Z"}),
+        )
+        .await
+        .expect(200);
+
+    let path = format!("/v1/scores/companies/{company}");
+    let score = get_at(&system, &sales, &path, click.position())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(score["value"]["manual_class"], "B");
+    assert_eq!(score["value"]["class"], "B", "the manual class wins");
+    assert_eq!(score["value"]["frequency"], 1);
+    assert!(score["value"]["computed_class"].is_string());
+    assert!(
+        score["engagement"]["score"]
+            .as_f64()
+            .is_some_and(|score| score > 0.0),
+        "{score}"
+    );
+    assert!(
+        score["touch_cost"]["minutes_this_month"].is_number(),
+        "{score}"
+    );
+    let risk = score["churn_risk"]["risk"].as_u64().expect("a risk");
+    assert!(risk <= 100);
+
+    get_at(&system, &other, &path, click.position())
+        .await
+        .expect(403);
+    let ranked = get_at(
+        &system,
+        &sales,
+        "/v1/scores/companies?order=engagement",
+        click.position(),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(ranked["items"][0]["id"], company.to_string());
+    let hidden = get_at(&system, &other, "/v1/scores/companies", click.position())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        hidden["items"],
+        json!([]),
+        "another team's company is not listed"
+    );
+
+    let bad_url = system
+        .post(
+            &sales,
+            &format!("/v1/contacts/{contact}/link-clicks"),
+            json!({"url": "javascript:alert(1)"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad_url.invalid_field(), "url");
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_read_as_of_a_past_time_is_as_it_was_then_and_logged_as_history() {
+    let system = TestSystem::start().await;
+    let (_, analyst) = system.user("ann", "analyst", None).await;
+    let (_, sales) = system.user("sam", "sales", Some("Berlin")).await;
+    let company = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .await
+        .expect(201)
+        .id();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{company}"),
+            json!({"name": "Acme Group"}),
+        )
+        .await
+        .expect(200);
+
+    let as_of = |time: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "/v1/companies/{company}?as_of={}",
+            time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .replace('+', "%2B")
+        )
+    };
+    let then = system.get(&analyst, &as_of(between)).await.expect(200).body;
+    assert_eq!(then["name"], "Acme");
+    assert_eq!(then["version"], 1);
+    let now = system
+        .get(&analyst, &as_of(chrono::Utc::now()))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(now["name"], "Acme Group");
+    let before = between - chrono::Duration::days(1);
+    system.get(&analyst, &as_of(before)).await.expect(404);
+    system.get(&sales, &as_of(between)).await.expect(403);
+    system.stop().await;
+}
