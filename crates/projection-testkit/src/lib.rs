@@ -179,7 +179,12 @@ impl World {
     }
 
     /// [`World::execute`] as the user `actor`.
-    pub async fn execute_as<A: Aggregate>(&self, actor: Uuid, id: Uuid, command: A::Command) -> u64 {
+    pub async fn execute_as<A: Aggregate>(
+        &self,
+        actor: Uuid,
+        id: Uuid,
+        command: A::Command,
+    ) -> u64 {
         self.decide_and_append::<A>(actor, id, command, Utc::now())
             .await
     }

@@ -2,6 +2,7 @@
 //! stored events with the domain's own `evolve`, the fold this read model keeps current, so
 //! the past state and the present one can never be computed two ways.
 
+use domain::DomainEvent;
 use domain::activity::Activity;
 use domain::case::Case;
 use domain::company::Company;
@@ -10,7 +11,6 @@ use domain::deal::Deal;
 use domain::lead::Lead;
 use domain::pipeline::Pipeline;
 use domain::task::Task;
-use domain::DomainEvent;
 use serde_json::Value;
 
 use crate::Collection;
@@ -46,9 +46,12 @@ fn fold<A: Held>(events: &[PastEvent<'_>]) -> Result<Option<Value>, String> {
     let mut record: Option<A> = None;
     let mut version = 0;
     for event in events {
-        let decoded =
-            A::Event::from_stored(event.event_type, event.schema_version, event.payload.clone())
-                .map_err(|error| format!("{} event {}: {error}", A::STREAM_TYPE, event.version))?;
+        let decoded = A::Event::from_stored(
+            event.event_type,
+            event.schema_version,
+            event.payload.clone(),
+        )
+        .map_err(|error| format!("{} event {}: {error}", A::STREAM_TYPE, event.version))?;
         record = A::evolve(record, &decoded);
         version = event.version;
     }
@@ -102,7 +105,9 @@ mod tests {
             })
             .collect();
 
-        let then = replay(Collection::Companies, &events[..1]).unwrap().unwrap();
+        let then = replay(Collection::Companies, &events[..1])
+            .unwrap()
+            .unwrap();
         assert_eq!(then["name"], "Acme");
         assert_eq!(then["version"], 1);
         let now = replay(Collection::Companies, &events).unwrap().unwrap();
