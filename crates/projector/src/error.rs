@@ -126,6 +126,40 @@ pub enum WaitError {
     Projector(#[from] ProjectorError),
 }
 
+/// A read model query that the database did not answer, classified once for every read model:
+/// what happened, and whether the same query may succeed later (the server or connection went
+/// away, a race was lost, or the generation's schema looked up a moment ago was dropped by a
+/// rebuild's swap, so the caller looks up the live schema again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryFault {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl From<tokio_postgres::Error> for QueryFault {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let gone_schema = error
+            .as_db_error()
+            .is_some_and(|db| matches!(db.code().code(), "3F000" | "42P01"));
+        QueryFault {
+            message: describe_postgres(&error),
+            transient: gone_schema || postgres_transient(&error),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for QueryFault {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(error) => error.into(),
+            other => QueryFault {
+                message: other.to_string(),
+                transient: true,
+            },
+        }
+    }
+}
+
 /// A failure that says nothing about the statement: the server or the connection went away,
 /// or a transaction lost a race it may win next time.
 fn postgres_transient(error: &tokio_postgres::Error) -> bool {

@@ -26,7 +26,7 @@ mod session;
 mod status;
 
 pub use db::{MIGRATION_TABLE, connect, migrate};
-pub use error::{ProjectionError, ProjectorError, WaitError};
+pub use error::{ProjectionError, ProjectorError, QueryFault, WaitError};
 pub use projection::{Feed, Projection};
 pub use projector::Projector;
 pub use reader::{LiveProjection, ProjectionReader};

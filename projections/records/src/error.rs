@@ -1,8 +1,6 @@
 //! What a query of the read model can fail with, each variant saying what the caller can do:
 //! fix the request (cursor, limit, search), or wait and retry (`is_transient`).
 
-use std::error::Error as _;
-
 /// Why a query of the records read model did not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
@@ -33,65 +31,23 @@ impl RecordsError {
     }
 }
 
+impl From<projector::QueryFault> for RecordsError {
+    fn from(fault: projector::QueryFault) -> Self {
+        RecordsError::Database {
+            message: fault.message,
+            transient: fault.transient,
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for RecordsError {
     fn from(error: tokio_postgres::Error) -> Self {
-        RecordsError::Database {
-            message: describe(&error),
-            transient: postgres_transient(&error),
-        }
+        projector::QueryFault::from(error).into()
     }
 }
 
 impl From<deadpool_postgres::PoolError> for RecordsError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        match error {
-            deadpool_postgres::PoolError::Backend(error) => error.into(),
-            other => RecordsError::Database {
-                message: other.to_string(),
-                transient: true,
-            },
-        }
-    }
-}
-
-/// The server or connection went away, a race was lost, or the schema looked up a moment ago
-/// was dropped by a rebuild's swap (the caller looks up the live schema again).
-fn postgres_transient(error: &tokio_postgres::Error) -> bool {
-    if let Some(db) = error.as_db_error() {
-        let code = db.code().code();
-        let gone_schema = code == "3F000" || code == "42P01";
-        let lost_race = code == "40001" || code == "40P01";
-        let server_away = ["08", "53", "57P", "58"]
-            .iter()
-            .any(|class| code.starts_with(class));
-        return gone_schema || lost_race || server_away;
-    }
-    if error.is_closed() {
-        return true;
-    }
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.is::<std::io::Error>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// tokio-postgres prints only "db error" for a server's error; the message is in the source.
-fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => {
-            let mut text = error.to_string();
-            let mut source = error.source();
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        }
+        projector::QueryFault::from(error).into()
     }
 }
