@@ -150,7 +150,7 @@ impl Client {
 }
 
 /// `/readyz` as the poller reads it: the store's position and that of the read model furthest
-/// behind it (records, audit, pipeline, scoring: every one must keep up).
+/// behind it (records, audit, pipeline, scoring, timeline: every one must keep up).
 pub async fn readiness(client: &Client) -> anyhow::Result<(u64, u64)> {
     let response = client
         .http

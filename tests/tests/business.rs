@@ -346,3 +346,100 @@ async fn a_record_read_as_of_a_past_time_is_as_it_was_then_and_logged_as_history
     system.get(&sales, &as_of(between)).await.expect(403);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_contacts_timeline_shows_its_touchpoints_and_deals_newest_first_and_only_what_the_caller_may_read()
+ {
+    let system = TestSystem::start().await;
+    let (pipeline_id, _) = create_pipeline(&system).await;
+    let (sales_id, sales) = system.user("sam", "sales", Some("Berlin")).await;
+    let (_, support) = system.user("sue", "support", None).await;
+    let (_, other) = system.user("pia", "sales", Some("Paris")).await;
+    let contact = system
+        .post(
+            &sales,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(
+            &sales,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "Renewal", "occurred_at": "2026-11-20T09:00:00Z",
+                   "contact_id": contact, "direction": "outbound", "duration_minutes": 15}),
+        )
+        .await
+        .expect(201);
+    let deal = system
+        .post(
+            &sales,
+            "/v1/deals",
+            json!({"title": "Looms", "pipeline_id": pipeline_id, "stage": "lead", "contact_id": contact,
+                   "amount": {"amount_minor": 1000, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let moved = system
+        .post(
+            &sales,
+            &format!("/v1/deals/{deal}/stage"),
+            json!({"stage": "proposal"}),
+        )
+        .await
+        .expect(200);
+
+    let path = format!("/v1/contacts/{contact}/timeline");
+    let page = get_at(&system, &sales, &path, moved.position())
+        .await
+        .expect(200)
+        .body;
+    let entries = page["entries"].as_array().expect("entries");
+    let collections: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry["record"]["collection"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        collections,
+        ["deals", "deals", "activities", "contacts"],
+        "{page}"
+    );
+    assert_eq!(entries[0]["actor"], format!("user:{sales_id}"));
+    assert!(
+        entries[0]["summary"]
+            .as_str()
+            .is_some_and(|summary| summary.contains("proposal")),
+        "{page}"
+    );
+    assert_eq!(entries[2]["kind"], "touchpoint");
+
+    let seen_by_support = get_at(&system, &support, &path, moved.position())
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        seen_by_support["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .all(|entry| entry["record"]["collection"] != "deals"),
+        "support reads no deals: {seen_by_support}"
+    );
+    get_at(&system, &other, &path, moved.position())
+        .await
+        .expect(403);
+    let touchpoints = get_at(
+        &system,
+        &sales,
+        &format!("{path}?kind=touchpoint"),
+        moved.position(),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(touchpoints["entries"].as_array().map(Vec::len), Some(1));
+    system.stop().await;
+}

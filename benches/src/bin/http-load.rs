@@ -519,7 +519,7 @@ impl Outcome {
             }
         }
         println!(
-            "read model lag (the slowest of records, audit, pipeline and scoring at each poll, every 25 ms; {} samples): events p50 {}, p99 {}, max {}; \
+            "read model lag (the slowest of records, audit, pipeline, scoring and timeline at each poll, every 25 ms; {} samples): events p50 {}, p99 {}, max {}; \
              time p50 {} ms, p99 {} ms, max {} ms (target p99 < 200 ms; resolution ~ the poll)",
             self.samples.len(),
             events.value_at_quantile(0.5),

@@ -126,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
             catch_up(&owner, &jetstream, &nats, pipeline::SalesPipeline, events).await?,
         ),
         (
+            "timeline",
+            catch_up(&owner, &jetstream, &nats, timeline::Timeline, events).await?,
+        ),
+        (
             "scoring",
             catch_up(
                 &owner,

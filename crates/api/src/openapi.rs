@@ -95,12 +95,13 @@ enum Tag {
     History,
     Reports,
     Scores,
+    Timelines,
     Audit,
     Operations,
 }
 
 impl Tag {
-    const ALL: [Tag; 14] = [
+    const ALL: [Tag; 15] = [
         Tag::Companies,
         Tag::Contacts,
         Tag::Leads,
@@ -113,6 +114,7 @@ impl Tag {
         Tag::History,
         Tag::Reports,
         Tag::Scores,
+        Tag::Timelines,
         Tag::Audit,
         Tag::Operations,
     ];
@@ -131,6 +133,7 @@ impl Tag {
             Tag::History => "history",
             Tag::Reports => "reports",
             Tag::Scores => "scores",
+            Tag::Timelines => "timelines",
             Tag::Audit => "audit",
             Tag::Operations => "operations",
         }
@@ -161,6 +164,10 @@ impl Tag {
             Tag::Scores => {
                 "Each customer's value class (RFM), engagement, touch cost and churn risk, \
                  with the components and events that explain them."
+            }
+            Tag::Timelines => {
+                "Every touchpoint and change of a customer and of its deals, tasks and cases, \
+                 newest first."
             }
             Tag::Audit => {
                 "The audit trail, for auditor and admin only; each call is itself logged as an \
@@ -221,6 +228,8 @@ enum Kind {
     List,
     /// A report: whose deals, which pipeline, window or months, and the file format.
     Report,
+    /// A customer's timeline: the time range, the kind of entry and the page.
+    Timeline,
     /// A ranked list of scores: the order, the class and how many.
     Ranked,
     /// A read of the audit trail: the time range, the action and the page.
@@ -346,6 +355,25 @@ const fn report_route(
         kind: Kind::Report,
         body: Body::None,
         answer,
+        errors: READ_ERRORS,
+    }
+}
+
+/// A customer's timeline.
+const fn timeline_route(path: &'static str, operation_id: &'static str) -> Route {
+    Route {
+        method: Method::Get,
+        path,
+        operation_id,
+        summary: "Every touchpoint and change of the customer and of its deals, tasks and \
+            cases that the caller may read, newest first",
+        tag: Tag::Timelines,
+        kind: Kind::Timeline,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "One page of the timeline, newest first.",
+            body: schema_of::<timeline::TimelinePage>(),
+        },
         errors: READ_ERRORS,
     }
 }
@@ -1043,6 +1071,9 @@ const ROUTES: &[Route] = &[
         answer: committed(200),
         errors: CHANGE_ERRORS,
     },
+    // timelines
+    timeline_route("/v1/contacts/{id}/timeline", "contactTimeline"),
+    timeline_route("/v1/companies/{id}/timeline", "companyTimeline"),
     // history
     Route {
         method: Method::Get,
@@ -1297,6 +1328,17 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "from_month",
             "months",
             "format",
+        ]),
+        Kind::Timeline => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "from",
+            "to",
+            "entry_kind",
+            "limit",
+            "cursor",
         ]),
         Kind::Ranked => names.extend([
             "X-Crm-Min-Position",
@@ -1791,6 +1833,12 @@ fn reading_parameters() -> Value {
             "description": "json (the default), or a file: csv or xlsx, one row per stage, \
                 month, owner or source and currency.",
             "schema": { "type": "string", "enum": ["json", "csv", "xlsx"], "default": "json" },
+        },
+        "entry_kind": {
+            "name": "kind",
+            "in": "query",
+            "description": "Only touchpoints (calls, e-mails, meetings, ...) or only changes.",
+            "schema": { "type": "string", "enum": ["touchpoint", "change"] },
         },
         "order": {
             "name": "order",

@@ -24,6 +24,7 @@ pub struct ApiState {
     pub reports: pipeline::ReportQueries,
     /// Scored with the default weights and thresholds unless the settings name others.
     pub scores: scoring::ScoreQueries,
+    pub timelines: timeline::TimelineQueries,
     pub projections: projector::ProjectionReader,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
@@ -52,6 +53,7 @@ impl ApiState {
             records: records::RecordQueries::new(read_models.clone()),
             audit: audit::AuditQueries::new(read_models.clone()),
             reports: pipeline::ReportQueries::new(read_models.clone()),
+            timelines: timeline::TimelineQueries::new(read_models.clone()),
             scores: scoring::ScoreQueries::new(read_models, scoring::ScoringConfig::default()),
             projections,
             callers: caller_cache(),

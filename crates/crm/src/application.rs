@@ -21,14 +21,17 @@ pub enum ProjectionName {
     Pipeline,
     /// The facts behind each customer's value, engagement, touch cost and churn risk.
     Scoring,
+    /// Every touchpoint and change of each contact and company, for the timelines.
+    Timeline,
 }
 
 impl ProjectionName {
-    pub const ALL: [ProjectionName; 4] = [
+    pub const ALL: [ProjectionName; 5] = [
         ProjectionName::Records,
         ProjectionName::Audit,
         ProjectionName::Pipeline,
         ProjectionName::Scoring,
+        ProjectionName::Timeline,
     ];
 }
 
@@ -44,13 +47,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Api,
         Role::Relay,
         Role::Projector(ProjectionName::Records),
         Role::Projector(ProjectionName::Audit),
         Role::Projector(ProjectionName::Pipeline),
         Role::Projector(ProjectionName::Scoring),
+        Role::Projector(ProjectionName::Timeline),
     ];
 }
 
@@ -177,6 +181,9 @@ impl Application {
                     ProjectionName::Pipeline => {
                         start_projector(pool, jetstream, settings, pipeline::SalesPipeline)
                     }
+                    ProjectionName::Timeline => {
+                        start_projector(pool, jetstream, settings, timeline::Timeline)
+                    }
                     ProjectionName::Scoring => start_projector(
                         pool,
                         jetstream,
@@ -263,6 +270,9 @@ impl Application {
             ProjectionName::Pipeline => {
                 let projection = pipeline::SalesPipeline;
                 projector::rebuild(read_models, jetstream, nats, projection, token).await?
+            }
+            ProjectionName::Timeline => {
+                projector::rebuild(read_models, jetstream, nats, timeline::Timeline, token).await?
             }
             ProjectionName::Scoring => {
                 let projection = scoring::Scoring::new(&settings.scoring);

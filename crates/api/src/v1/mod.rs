@@ -12,6 +12,7 @@ pub(crate) mod pipelines;
 mod reads;
 pub(crate) mod reports;
 pub(crate) mod scores;
+pub(crate) mod timeline;
 pub(crate) mod touchpoints;
 pub mod users;
 
@@ -123,6 +124,14 @@ pub fn routes(api: ApiState) -> Router {
         .route(
             "/v1/cases/{id}/status",
             post(touchpoints::change_case_status),
+        )
+        .route(
+            "/v1/contacts/{id}/timeline",
+            get(timeline::customer_timeline),
+        )
+        .route(
+            "/v1/companies/{id}/timeline",
+            get(timeline::customer_timeline),
         )
         .route(
             "/v1/contacts/{id}/link-clicks",
