@@ -1,20 +1,18 @@
-//! The durable pull consumer of one generation, `<stream>_<projection>_g<N>`: created if absent,
-//! checked against the configuration the server echoes back (nats-server 2.9 drops settings it
-//! does not know), and started again after the generation's position whenever its state says
-//! messages were delivered that no one applied.
+//! The durable pull consumer of one generation, `<stream>_<projection>_g<N>`, made anew after
+//! the generation's position at the start of every session and checked against the
+//! configuration the server echoes back (nats-server 2.9 drops settings it does not know).
 //!
-//! The registry, not the consumer, is the checkpoint. The consumer acknowledges all up to a
-//! message (`AckPolicy::All`), so a message delivered to a reader that died (a crash, an aborted
-//! task, a connection lost mid-fetch) would be acknowledged by the next reader's first ack and
-//! never applied. So a session starts only from a consumer with nothing awaiting an
-//! acknowledgement; otherwise the consumer is deleted and created again from position + 1.
+//! The registry, not the consumer, is the checkpoint. Whatever the consumer remembers may be
+//! ahead of it: a message delivered to a reader that died (a crash, an aborted fetch) or
+//! acknowledged after a commit the database then lost (projectors commit asynchronously, see
+//! `session`). Starting each session from a consumer positioned at the registry's position + 1
+//! makes all those cases one: nothing is skipped, and what was applied is never delivered again.
 
 use std::time::Duration;
 
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::pull::Config;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, Info, PullConsumer, ReplayPolicy};
-use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::{ConsumerErrorKind, Stream};
 
 use crate::error::{ProjectorError, describe};
@@ -54,51 +52,15 @@ pub(crate) fn wanted_config(name: &str, filter_subject: &str, position: u64) -> 
     }
 }
 
-/// The generation's consumer, ready to deliver from `position + 1`, and its state.
+/// The generation's consumer, made anew to deliver from `position + 1`, and its state.
 pub(crate) async fn prepare(
     stream: &Stream,
     name: &str,
     filter_subject: &str,
     position: u64,
 ) -> Result<(PullConsumer, Info), ProjectorError> {
-    let wanted = wanted_config(name, filter_subject, position);
-    let stream_last = stream.cached_info().state.last_sequence;
-    match find(stream, name).await? {
-        Some(info) => {
-            check_config(&wanted, &info.config)?;
-            let delivered = info.delivered.stream_sequence;
-            let reason = if info.num_ack_pending > 0 {
-                Some(format!(
-                    "{} messages were delivered and never acknowledged",
-                    info.num_ack_pending
-                ))
-            } else if delivered < position {
-                Some(format!(
-                    "it delivered up to {delivered}, behind the position {position}"
-                ))
-            } else if delivered > stream_last {
-                Some(format!(
-                    "it delivered up to {delivered}, past the stream's end {stream_last}"
-                ))
-            } else {
-                None
-            };
-            match reason {
-                None => {
-                    let consumer = stream.get_consumer(name).await.map_err(|error| {
-                        ProjectorError::nats(&format!("opening consumer {name}"), describe(&*error))
-                    })?;
-                    Ok((consumer, info))
-                }
-                Some(reason) => {
-                    tracing::info!(consumer = name, position, %reason, "starting the consumer again after the position");
-                    delete(stream, name).await?;
-                    create(stream, &wanted).await
-                }
-            }
-        }
-        None => create(stream, &wanted).await,
-    }
+    delete(stream, name).await?;
+    create(stream, &wanted_config(name, filter_subject, position)).await
 }
 
 /// Deletes the consumer; one that is already gone is fine.
@@ -113,27 +75,6 @@ pub(crate) async fn delete(stream: &Stream, name: &str) -> Result<(), ProjectorE
         }
         Err(error) => Err(ProjectorError::nats(
             &format!("deleting consumer {name}"),
-            describe(&error),
-        )),
-    }
-}
-
-async fn find(stream: &Stream, name: &str) -> Result<Option<Info>, ProjectorError> {
-    match stream.consumer_info(name).await {
-        Ok(info) => Ok(Some(info)),
-        Err(error)
-            if match error.kind() {
-                ConsumerInfoErrorKind::NotFound => true,
-                ConsumerInfoErrorKind::JetStream(inner) => {
-                    inner.error_code() == ErrorCode::CONSUMER_NOT_FOUND
-                }
-                _ => false,
-            } =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(ProjectorError::nats(
-            &format!("reading consumer {name}"),
             describe(&error),
         )),
     }

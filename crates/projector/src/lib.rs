@@ -16,6 +16,7 @@ mod consumer;
 mod db;
 mod error;
 mod leader;
+mod maintenance;
 mod projection;
 mod projector;
 mod reader;

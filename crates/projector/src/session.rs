@@ -7,6 +7,13 @@
 //! consumer is started again after the position); a crash after it leaves messages that are
 //! dropped as already applied. Each message must arrive as the consumer's next delivery, so a
 //! message lost in transit ends the session rather than being skipped.
+//!
+//! A batch commits without waiting for its WAL flush (`synchronous_commit = off`): a read model
+//! is derived, and its position commits in the same transaction, so a commit the database loses
+//! in a crash loses the batch and its position together, and the next session, whose consumer
+//! starts after the registry's position, applies that batch again. The next batch is fetched and
+//! decoded while one is applied, and a generation that caught up on a large backlog is vacuumed
+//! (`maintenance`).
 
 use std::time::Duration;
 
@@ -17,12 +24,15 @@ use deadpool_postgres::Pool;
 use eventlog::{Envelope, NatsSettings};
 use futures::TryStreamExt;
 use tokio::sync::watch;
+use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::backoff::Backoff;
 use crate::consumer::{self, consumer_name};
 use crate::error::{ProjectorError, describe};
 use crate::leader::Leadership;
+use crate::maintenance::{self, VACUUM_AFTER_EVENTS};
 use crate::projection::Projection;
 use crate::registry::{self, Generation, State};
 use crate::retire::clean_up_retired;
@@ -121,6 +131,8 @@ pub(crate) async fn lead<P: Projection>(
         state,
         next_delivery: info.delivered.consumer_sequence + 1,
         pending: info.num_pending,
+        applied_since_vacuum: 0,
+        vacuuming: None,
         generation: current,
         stream,
         consumer,
@@ -143,6 +155,9 @@ struct Session<'a, P> {
     /// The consumer sequence the next message must carry.
     next_delivery: u64,
     pending: u64,
+    applied_since_vacuum: u64,
+    /// The vacuum after a large catch-up, while it runs.
+    vacuuming: Option<AbortOnDropHandle<()>>,
 }
 
 /// How a batch's transaction ended.
@@ -153,79 +168,64 @@ enum Commit {
 }
 
 impl<P: Projection> Session<'_, P> {
+    /// Fetches and decodes the next batch while the last one is applied, so JetStream, the
+    /// decoding and PostgreSQL work at once.
     async fn run(
         &mut self,
         until_caught_up: bool,
         backoff: &mut Backoff,
     ) -> Result<Ended, ProjectorError> {
+        let mut ahead: Option<AbortOnDropHandle<Fetched>> = None;
         loop {
-            let mut messages = self.fetch(MAX_BATCH, None).await?;
+            let mut deliveries = match ahead.take() {
+                Some(fetching) => joined(fetching.await)?,
+                None => fetch(self.consumer.clone(), MAX_BATCH, None).await?,
+            };
             backoff.reset();
-            if messages.is_empty() {
+            if deliveries.is_empty() {
                 if let Some(ended) = self.idle(until_caught_up).await? {
                     return Ok(ended);
                 }
-                messages = self.fetch(1, Some(IDLE_WAIT)).await?;
-                if messages.is_empty() {
+                deliveries = fetch(self.consumer.clone(), 1, Some(IDLE_WAIT)).await?;
+                if deliveries.is_empty() {
                     continue;
                 }
-                messages.extend(self.fetch(MAX_BATCH - 1, None).await?);
+                deliveries.extend(fetch(self.consumer.clone(), MAX_BATCH - 1, None).await?);
             }
-            if let Some(ended) = self.process(&messages).await? {
+            ahead = Some(AbortOnDropHandle::new(tokio::spawn(fetch(
+                self.consumer.clone(),
+                MAX_BATCH,
+                None,
+            ))));
+            if let Some(ended) = self.process(deliveries).await? {
                 return Ok(ended);
             }
         }
     }
 
-    /// Up to `max` messages: those already there, or (with `wait`) the first to arrive within it.
-    /// Reads the fetch to its end, so no message is left in flight to an abandoned inbox.
-    async fn fetch(
-        &self,
-        max: usize,
-        wait: Option<Duration>,
-    ) -> Result<Vec<Message>, ProjectorError> {
-        let batch = match wait {
-            // No expiry: nats-server 2.9 takes `no_wait` with an expiry as "wait for the first".
-            None => self.consumer.fetch().max_messages(max).messages().await,
-            Some(wait) => {
-                self.consumer
-                    .batch()
-                    .max_messages(max)
-                    .expires(wait)
-                    .messages()
-                    .await
-            }
-        }
-        .map_err(|error| ProjectorError::nats("fetching messages", describe(&error)))?;
-        let limit = wait.unwrap_or_default() + FETCH_GRACE;
-        tokio::time::timeout(limit, batch.try_collect::<Vec<_>>())
-            .await
-            .map_err(|_| ProjectorError::nats("fetching messages", "timed out"))?
-            .map_err(|error| ProjectorError::nats("fetching messages", describe(&*error)))
-    }
-
     /// Applies a fetched batch (dropping what was applied before), then acknowledges it.
-    async fn process(&mut self, messages: &[Message]) -> Result<Option<Ended>, ProjectorError> {
-        let mut events = Vec::with_capacity(messages.len());
+    async fn process(
+        &mut self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<Option<Ended>, ProjectorError> {
+        let last_message = deliveries.last().map(|last| last.message.clone());
+        let mut events = Vec::with_capacity(deliveries.len());
         let mut undecodable = None;
         let mut last_sequence = self.generation.position;
-        for message in messages {
-            let info = message
-                .info()
-                .map_err(|error| ProjectorError::nats("reading a message's metadata", error))?;
-            if info.consumer_sequence != self.next_delivery || info.delivered != 1 {
+        for delivery in deliveries {
+            if delivery.consumer_sequence != self.next_delivery || delivery.attempt != 1 {
                 return Err(ProjectorError::Nats(format!(
                     "the consumer delivered its message {} (attempt {}) where {} was due: a \
                      message went astray; starting again after position {}",
-                    info.consumer_sequence,
-                    info.delivered,
+                    delivery.consumer_sequence,
+                    delivery.attempt,
                     self.next_delivery,
                     self.generation.position
                 )));
             }
             self.next_delivery += 1;
-            self.pending = info.pending;
-            let sequence = info.stream_sequence;
+            self.pending = delivery.pending;
+            let sequence = delivery.stream_sequence;
             if sequence <= self.generation.position {
                 continue;
             }
@@ -235,7 +235,7 @@ impl<P: Projection> Session<'_, P> {
                 )));
             }
             last_sequence = sequence;
-            match decode(message, sequence) {
+            match delivery.event {
                 Ok(envelope) => events.push(envelope),
                 Err(reason) => {
                     undecodable = Some((sequence, reason));
@@ -254,7 +254,7 @@ impl<P: Projection> Session<'_, P> {
                 .await
                 .map(Some);
         }
-        if let Some(last) = messages.last() {
+        if let Some(last) = last_message {
             last.double_ack().await.map_err(|error| {
                 ProjectorError::nats("acknowledging a batch", describe(&*error))
             })?;
@@ -295,6 +295,9 @@ impl<P: Projection> Session<'_, P> {
         let name = self.resources.projection.name();
         let mut client = self.resources.pool.get().await?;
         let transaction = client.transaction().await?;
+        transaction
+            .batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
         let row = registry::lock(&transaction, name, self.generation.generation).await?;
         if row.state != self.state {
             return Ok(Commit::Superseded);
@@ -320,6 +323,7 @@ impl<P: Projection> Session<'_, P> {
         registry::advance(&transaction, name, self.generation.generation, last).await?;
         transaction.commit().await?;
         self.generation.position = last;
+        self.applied_since_vacuum += events.len() as u64;
         self.generation.watermark = self.generation.watermark.max(last);
         if self
             .generation
@@ -404,6 +408,20 @@ impl<P: Projection> Session<'_, P> {
             self.generation.watermark = stream_last;
         }
         self.publish_status();
+        if nothing_pending && self.applied_since_vacuum >= VACUUM_AFTER_EVENTS {
+            self.applied_since_vacuum = 0;
+            let vacuum = vacuum_logged(self.resources.pool.clone(), self.generation.schema.clone());
+            if until_caught_up {
+                // A rebuild swaps in a generation that is ready to serve.
+                vacuum.await;
+            } else if self
+                .vacuuming
+                .as_ref()
+                .is_none_or(|task| task.is_finished())
+            {
+                self.vacuuming = Some(AbortOnDropHandle::new(tokio::spawn(vacuum)));
+            }
+        }
         if until_caught_up && nothing_pending {
             let live = registry::live(&client, name).await?;
             let target = live.map_or(0, |live| live.reach());
@@ -425,6 +443,80 @@ impl<P: Projection> Session<'_, P> {
             status.failure = generation.failure.clone();
         });
     }
+}
+
+/// One message as fetched: where the consumer and the stream say it stands, and the event it
+/// carries (or why it carries none), decoded off the apply path.
+struct Delivery {
+    message: Message,
+    consumer_sequence: u64,
+    /// How many times the consumer has delivered this message.
+    attempt: i64,
+    stream_sequence: u64,
+    /// The consumer's messages still to deliver after this one.
+    pending: u64,
+    event: Result<Envelope, String>,
+}
+
+type Fetched = Result<Vec<Delivery>, ProjectorError>;
+
+/// Up to `max` messages: those already there, or (with `wait`) the first to arrive within it.
+/// Reads the fetch to its end, so no message is left in flight to an abandoned inbox.
+async fn fetch(consumer: PullConsumer, max: usize, wait: Option<Duration>) -> Fetched {
+    let batch = match wait {
+        // No expiry: nats-server 2.9 takes `no_wait` with an expiry as "wait for the first".
+        None => consumer.fetch().max_messages(max).messages().await,
+        Some(wait) => {
+            consumer
+                .batch()
+                .max_messages(max)
+                .expires(wait)
+                .messages()
+                .await
+        }
+    }
+    .map_err(|error| ProjectorError::nats("fetching messages", describe(&error)))?;
+    let limit = wait.unwrap_or_default() + FETCH_GRACE;
+    let messages = tokio::time::timeout(limit, batch.try_collect::<Vec<_>>())
+        .await
+        .map_err(|_| ProjectorError::nats("fetching messages", "timed out"))?
+        .map_err(|error| ProjectorError::nats("fetching messages", describe(&*error)))?;
+    messages.into_iter().map(Delivery::read).collect()
+}
+
+impl Delivery {
+    fn read(message: Message) -> Result<Delivery, ProjectorError> {
+        let info = message
+            .info()
+            .map_err(|error| ProjectorError::nats("reading a message's metadata", error))?;
+        let (consumer_sequence, attempt, stream_sequence, pending) = (
+            info.consumer_sequence,
+            info.delivered,
+            info.stream_sequence,
+            info.pending,
+        );
+        let event = decode(&message, stream_sequence);
+        Ok(Delivery {
+            message,
+            consumer_sequence,
+            attempt,
+            stream_sequence,
+            pending,
+            event,
+        })
+    }
+}
+
+/// Vacuums the generation's tables; a failure only delays it to autovacuum.
+async fn vacuum_logged(pool: Pool, schema: String) {
+    if let Err(error) = maintenance::vacuum(&pool, &schema).await {
+        tracing::warn!(%schema, error = %error, "could not vacuum the generation's tables");
+    }
+}
+
+/// The outcome of a fetch that ran as a task of its own.
+fn joined(outcome: Result<Fetched, JoinError>) -> Fetched {
+    outcome.map_err(|error| ProjectorError::Nats(format!("the fetch task ended: {error}")))?
 }
 
 /// The envelope a message carries, which must be the event at its stream sequence.

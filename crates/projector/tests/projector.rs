@@ -810,7 +810,7 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_configured_otherwise_is_refused_naming_the_field() {
+async fn a_consumer_left_configured_otherwise_is_made_again_as_the_projector_needs() {
     let world = World::new().await;
     world.append(4, 1).await;
     let jetstream = world.jetstream().await;
@@ -834,12 +834,23 @@ async fn a_consumer_configured_otherwise_is_refused_naming_the_field() {
         .expect("a consumer made by hand");
 
     let projector = world.projector(Tally::of(Feed::Events)).await;
-    let result = tokio::time::timeout(WAIT, projector.task)
+    let head = world.head().await;
+    world.wait_for(head).await;
+    assert_eq!(
+        world.applied("tally_g1").await,
+        world.expected(Feed::Events).await
+    );
+    let config = stream
+        .consumer_info(&name)
         .await
-        .expect("the projector gives up in time")
-        .expect("the projector task does not panic");
-    let message = result.expect_err("the projector refuses").to_string();
-    assert!(message.starts_with("setting nats_stream:"), "{message}");
-    assert!(message.contains("filter_subject"), "{message}");
+        .expect("the generation's consumer")
+        .config
+        .clone();
+    assert_eq!(
+        config.filter_subject,
+        format!("{}.events.>", world.nats.subject_prefix)
+    );
+    assert_eq!(config.ack_policy, jetstream::consumer::AckPolicy::All);
+    projector.stop().await.expect("the projector stops cleanly");
     world.stop().await;
 }

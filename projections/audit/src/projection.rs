@@ -51,7 +51,10 @@ impl Projection for Audit {
         let mut states =
             store::load_states(transaction, schema, &keys(&items), first.position).await?;
         let entries = fold(&items, &mut states)?;
-        store::insert_entries(transaction, schema, &entries).await?;
-        store::upsert_states(transaction, schema, &states).await
+        futures::try_join!(
+            store::insert_entries(transaction, schema, &entries),
+            store::upsert_states(transaction, schema, &states),
+        )?;
+        Ok(())
     }
 }

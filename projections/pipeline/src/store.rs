@@ -23,13 +23,17 @@ pub(crate) async fn load(
     wanted: &Wanted,
     position: u64,
 ) -> Result<Rows, ProjectionError> {
-    let activities = load_activities(transaction, schema, &wanted.activities).await?;
+    let (activities, pipelines, leads) = futures::try_join!(
+        load_activities(transaction, schema, &wanted.activities),
+        load_pipelines(transaction, schema, &wanted.pipelines, position),
+        load_leads(transaction, schema, &wanted.leads),
+    )?;
     let deals = deals_wanted(wanted, &activities);
     Ok(Rows {
-        pipelines: load_pipelines(transaction, schema, &wanted.pipelines, position).await?,
+        pipelines,
         deals: load_deals(transaction, schema, &deals, position).await?,
         stays: BTreeMap::new(),
-        leads: load_leads(transaction, schema, &wanted.leads).await?,
+        leads,
         activities,
     })
 }
@@ -40,11 +44,15 @@ pub(crate) async fn write(
     schema: &str,
     rows: &Rows,
 ) -> Result<(), ProjectionError> {
-    write_pipelines(transaction, schema, &rows.pipelines).await?;
-    write_deals(transaction, schema, &rows.deals).await?;
-    write_stays(transaction, schema, rows).await?;
-    write_leads(transaction, schema, &rows.leads).await?;
-    write_activities(transaction, schema, &rows.activities).await
+    // Independent statements: sent together, the connection pipelines them.
+    futures::try_join!(
+        write_pipelines(transaction, schema, &rows.pipelines),
+        write_deals(transaction, schema, &rows.deals),
+        write_stays(transaction, schema, rows),
+        write_leads(transaction, schema, &rows.leads),
+        write_activities(transaction, schema, &rows.activities),
+    )?;
+    Ok(())
 }
 
 fn to_sql(number: u64) -> i64 {

@@ -44,14 +44,19 @@ impl Projection for Records {
         for envelope in events {
             batch.add(envelope)?;
         }
-        project(transaction, schema, &batch.companies).await?;
-        project(transaction, schema, &batch.contacts).await?;
-        project(transaction, schema, &batch.leads).await?;
-        project(transaction, schema, &batch.pipelines).await?;
-        project(transaction, schema, &batch.deals).await?;
-        project(transaction, schema, &batch.activities).await?;
-        project(transaction, schema, &batch.tasks).await?;
-        project(transaction, schema, &batch.cases).await
+        // The collections are independent: their statements go out together (the connection
+        // pipelines them), so the database never waits on a round trip between two of them.
+        futures::try_join!(
+            project(transaction, schema, &batch.companies),
+            project(transaction, schema, &batch.contacts),
+            project(transaction, schema, &batch.leads),
+            project(transaction, schema, &batch.pipelines),
+            project(transaction, schema, &batch.deals),
+            project(transaction, schema, &batch.activities),
+            project(transaction, schema, &batch.tasks),
+            project(transaction, schema, &batch.cases),
+        )?;
+        Ok(())
     }
 }
 

@@ -77,9 +77,13 @@ impl Projection for Scoring {
             .extend(scheduled.values().filter_map(|activity| activity.deal_id));
         needed.deals.sort_unstable();
         needed.deals.dedup();
+        let (deals, cases) = futures::try_join!(
+            store::load_deals(transaction, schema, &needed.deals),
+            store::load_cases(transaction, schema, &needed.cases),
+        )?;
         let mut state = State {
-            deals: store::load_deals(transaction, schema, &needed.deals).await?,
-            cases: store::load_cases(transaction, schema, &needed.cases).await?,
+            deals,
+            cases,
             scheduled,
             ..State::default()
         };

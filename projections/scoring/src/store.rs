@@ -277,13 +277,17 @@ pub(crate) async fn write(
     state: &State,
     added: &Added,
 ) -> Result<(), ProjectionError> {
-    write_customers(transaction, schema, state).await?;
-    write_touches(transaction, schema, added).await?;
-    write_won(transaction, schema, state, added).await?;
-    write_deals(transaction, schema, state).await?;
-    write_cases(transaction, schema, state, added).await?;
-    write_scheduled(transaction, schema, state, added).await?;
-    write_monthly(transaction, schema, added).await
+    // Independent statements: sent together, the connection pipelines them.
+    futures::try_join!(
+        write_customers(transaction, schema, state),
+        write_touches(transaction, schema, added),
+        write_won(transaction, schema, state, added),
+        write_deals(transaction, schema, state),
+        write_cases(transaction, schema, state, added),
+        write_scheduled(transaction, schema, state, added),
+        write_monthly(transaction, schema, added),
+    )?;
+    Ok(())
 }
 
 async fn write_customers(

@@ -50,8 +50,11 @@ impl Projection for Timeline {
         let mut links =
             store::load_links(transaction, schema, &referenced, first.meta.position).await?;
         let batch = fold::fold(&items, &mut links)?;
-        store::upsert_links(transaction, schema, &links, &batch).await?;
-        store::insert_events(transaction, schema, &batch).await?;
-        store::insert_entries(transaction, schema, &batch).await
+        futures::try_join!(
+            store::upsert_links(transaction, schema, &links, &batch),
+            store::insert_events(transaction, schema, &batch),
+            store::insert_entries(transaction, schema, &batch),
+        )?;
+        Ok(())
     }
 }
