@@ -191,9 +191,38 @@ async fn catch_up<P: Projection>(
         .await
         .with_context(|| format!("the {name} projector catches up"))?;
     let elapsed = started.elapsed();
+    if events >= VACUUMED_AFTER {
+        settle(owner, name).await?;
+    }
     stop.cancel();
     task.await??;
     Ok(rate(events, elapsed))
+}
+
+/// How many events a projector applies before it vacuums its tables once it has caught up.
+const VACUUMED_AFTER: u64 = 50_000;
+
+/// Waits (at most two minutes) for the vacuum a projector runs after a large catch-up, so what is
+/// measured next sees the tables as a running system would.
+async fn settle(owner: &deadpool_postgres::Pool, name: &str) -> anyhow::Result<()> {
+    let client = owner.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let unvacuumed: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_user_tables \
+                 WHERE schemaname LIKE $1 || '\\_g%' AND last_vacuum IS NULL",
+                &[&name],
+            )
+            .await?
+            .get(0);
+        if unvacuumed == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("({name}: the vacuum after the catch-up did not end within two minutes)");
+    Ok(())
 }
 
 /// The baseline: the log's rows as a projector receives them (position, stream, type, data),

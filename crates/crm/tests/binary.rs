@@ -256,7 +256,9 @@ async fn up_serves_health_readiness_and_metrics() {
     let events = 3;
     let port = testkit::free_port();
     let mut crm = system.crm(&["up"]);
-    crm.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"));
+    // Demo data would be appended while the counts below are read.
+    crm.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CRM_DEMO_SEED", "false");
     let mut crm = crm
         .stdout(Stdio::null())
         .stderr(Stdio::null())
