@@ -17,7 +17,7 @@ use projector::{
     ProjectorStatus, WaitError,
 };
 use serde_json::json;
-use testkit::{PrivateNats, TestDatabase, TestStream};
+use testkit::{PrivateNats, PrivatePostgres, TestDatabase, TestStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -151,8 +151,20 @@ impl World {
     }
 
     async fn on(test_stream: TestStream) -> World {
+        World::with(test_stream, TestDatabase::new().await).await
+    }
+
+    /// A world whose database lives on the server `admin_url` names.
+    async fn on_server(admin_url: &str) -> World {
+        let database = TestDatabase::empty_on(admin_url).await;
+        eventstore::migrate(&database.store_settings())
+            .await
+            .expect("the store migrates");
+        World::with(TestStream::new(), database).await
+    }
+
+    async fn with(test_stream: TestStream, database: TestDatabase) -> World {
         trace_to_test_output();
-        let database = TestDatabase::new().await;
         let settings = database.store_settings();
         projector::migrate(&settings)
             .await
@@ -781,6 +793,55 @@ async fn two_projectors_at_once_apply_each_event_once() {
         world.expected(Feed::Everything).await
     );
     standby.stop().await.expect("the projector stops cleanly");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_crash_that_loses_acknowledged_batches_loses_and_doubles_nothing() {
+    // Batches commit without waiting for their WAL flush, so a crash can lose the last ones the
+    // projector had acknowledged; the next session must apply them again, and nothing else twice.
+    // The WAL writer waits its longest, so the commits of the last seconds are still in the
+    // server's memory when it is killed.
+    let server = PrivatePostgres::start_with(&[
+        ("wal_writer_delay", "10s"),
+        ("wal_writer_flush_after", "0"),
+    ]);
+    let world = World::on_server(&server.admin_url()).await;
+    world.append(4000, 8).await;
+    let head = world.head().await;
+    let stream = world.jetstream().await.get_stream(&world.nats.stream).await;
+    let mut stream = stream.expect("the relay made the stream");
+    let deadline = Instant::now() + WAIT;
+    while stream
+        .info()
+        .await
+        .expect("the stream answers")
+        .state
+        .last_sequence
+        < head
+    {
+        assert!(Instant::now() < deadline, "the relay publishes the log");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let projector = world.projector(Tally::of(Feed::Everything)).await;
+    world.wait_for(head).await;
+    server.kill();
+    server.restart();
+    let deadline = Instant::now() + WAIT;
+    let expected = loop {
+        if let Ok(events) = world.reader.read_from(0, 4001).await {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "the store answers again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(expected.len(), 4000);
+    world.wait_for(head).await;
+    assert_eq!(
+        world.applied("tally_g1").await,
+        world.expected(Feed::Everything).await
+    );
+    projector.stop().await.expect("the projector stops cleanly");
     world.stop().await;
 }
 

@@ -118,6 +118,11 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub fn start() -> PrivatePostgres {
+        PrivatePostgres::start_with(&[])
+    }
+
+    /// A server with `settings` (name, value) added to its configuration.
+    pub fn start_with(settings: &[(&str, &str)]) -> PrivatePostgres {
         let bin = postgres_bin_dir();
         let directory = tempfile::tempdir().expect("a temporary folder");
         if let Some(owner) = server_owner() {
@@ -136,6 +141,16 @@ impl PrivatePostgres {
             .status()
             .expect("initdb runs");
         assert!(status.success(), "initdb succeeds");
+        let configuration: String = settings
+            .iter()
+            .map(|(name, value)| format!("{name} = '{value}'\n"))
+            .collect();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("the server's configuration opens");
+        std::io::Write::write_all(&mut file, configuration.as_bytes())
+            .expect("the settings are written");
         let server = PrivatePostgres {
             port: crate::free_port(),
             directory,
