@@ -191,16 +191,13 @@ async fn catch_up<P: Projection>(
         .await
         .with_context(|| format!("the {name} projector catches up"))?;
     let elapsed = started.elapsed();
-    if events >= VACUUMED_AFTER {
+    if events >= projector::VACUUM_AFTER_EVENTS {
         settle(owner, name).await?;
     }
     stop.cancel();
     task.await??;
     Ok(rate(events, elapsed))
 }
-
-/// How many events a projector applies before it vacuums its tables once it has caught up.
-const VACUUMED_AFTER: u64 = 50_000;
 
 /// Waits (at most two minutes) for the vacuum a projector runs after a large catch-up, so what is
 /// measured next sees the tables as a running system would.

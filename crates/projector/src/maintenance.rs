@@ -8,43 +8,31 @@ use deadpool_postgres::Pool;
 use crate::error::ProjectorError;
 
 /// Events applied since the last vacuum that make the next idle moment vacuum.
-pub(crate) const VACUUM_AFTER_EVENTS: u64 = 50_000;
+pub const VACUUM_AFTER_EVENTS: u64 = 50_000;
 
-/// `VACUUM (ANALYZE)` on every table of `schema`, one after another.
-pub(crate) async fn vacuum(pool: &Pool, schema: &str) -> Result<(), ProjectorError> {
+/// `VACUUM (ANALYZE)` on every table of `schema`, one after another; a failure is logged and
+/// only leaves the tables to autovacuum.
+pub(crate) async fn vacuum(pool: Pool, schema: String) {
+    if let Err(error) = vacuum_tables(&pool, &schema).await {
+        tracing::warn!(%schema, error = %error, "could not vacuum the generation's tables");
+    }
+}
+
+async fn vacuum_tables(pool: &Pool, schema: &str) -> Result<(), ProjectorError> {
     let client = pool.get().await?;
     let tables = client
         .query(
-            "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+             WHERE schemaname = $1 ORDER BY tablename",
             &[&schema],
         )
         .await?;
     for row in tables {
         let table: String = row.try_get(0)?;
         client
-            .batch_execute(&format!(
-                "VACUUM (ANALYZE) {}.{}",
-                quoted(schema),
-                quoted(&table)
-            ))
+            .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
             .await?;
     }
     tracing::info!(schema, "vacuumed and analysed the generation's tables");
     Ok(())
-}
-
-/// An identifier quoted for SQL.
-fn quoted(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_quoted_whatever_they_hold() {
-        assert_eq!(quoted("records_g1"), "\"records_g1\"");
-        assert_eq!(quoted("a\"b"), "\"a\"\"b\"");
-    }
 }

@@ -192,8 +192,8 @@ impl<P: Projection> Session<'_, P> {
             };
             backoff.reset();
             if deliveries.is_empty() {
-                // Under a steady trickle of events the checks run every IDLE_WAIT, not after
-                // every batch; when the feed is quiet, once per IDLE_WAIT of silence.
+                // The checks run at most every IDLE_WAIT: under a steady trickle of events not
+                // after every batch, and when the feed is quiet once per IDLE_WAIT of silence.
                 if checked.elapsed() >= IDLE_WAIT {
                     checked = Instant::now();
                     if let Some(ended) = self.idle(until_caught_up).await? {
@@ -202,10 +202,6 @@ impl<P: Projection> Session<'_, P> {
                 }
                 deliveries = fetch(self.consumer.clone(), 1, Some(IDLE_WAIT)).await?;
                 if deliveries.is_empty() {
-                    checked = Instant::now();
-                    if let Some(ended) = self.idle(until_caught_up).await? {
-                        return Ok(ended);
-                    }
                     continue;
                 }
                 tokio::time::sleep(LINGER).await;
@@ -435,7 +431,8 @@ impl<P: Projection> Session<'_, P> {
         self.publish_status();
         if nothing_pending && self.applied_since_vacuum >= VACUUM_AFTER_EVENTS {
             self.applied_since_vacuum = 0;
-            let vacuum = vacuum_logged(self.resources.pool.clone(), self.generation.schema.clone());
+            let vacuum =
+                maintenance::vacuum(self.resources.pool.clone(), self.generation.schema.clone());
             if until_caught_up {
                 // A rebuild swaps in a generation that is ready to serve.
                 vacuum.await;
@@ -529,13 +526,6 @@ impl Delivery {
             pending,
             event,
         })
-    }
-}
-
-/// Vacuums the generation's tables; a failure only delays it to autovacuum.
-async fn vacuum_logged(pool: Pool, schema: String) {
-    if let Err(error) = maintenance::vacuum(&pool, &schema).await {
-        tracing::warn!(%schema, error = %error, "could not vacuum the generation's tables");
     }
 }
 
