@@ -30,6 +30,7 @@ mod sql;
 mod stages;
 mod store;
 mod tables;
+mod totals;
 mod velocity;
 
 pub use error::PipelineError;

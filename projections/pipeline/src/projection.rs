@@ -7,6 +7,7 @@ use projector::{Feed, Projection, ProjectionError};
 
 use crate::decode::decode;
 use crate::fold::{fold, wanted};
+use crate::totals::OpenTotals;
 use crate::{store, tables};
 
 /// The projection's name: its schemas are `pipeline_g<N>`.
@@ -18,7 +19,7 @@ pub struct SalesPipeline;
 
 impl SalesPipeline {
     /// The tables of a generation, for comparing a live one with a rebuild.
-    pub const TABLES: [&'static str; 5] = tables::TABLES;
+    pub const TABLES: [&'static str; 6] = tables::TABLES;
 }
 
 impl Projection for SalesPipeline {
@@ -52,7 +53,11 @@ impl Projection for SalesPipeline {
             return Ok(());
         };
         let mut rows = store::load(transaction, schema, &wanted(&items), first.position).await?;
+        let mut totals = OpenTotals::default();
+        totals.remove(rows.deals.values());
         fold(&mut rows, &items)?;
-        store::write(transaction, schema, &rows).await
+        totals.add(rows.deals.values());
+        let last = items.last().map_or(first.position, |item| item.position);
+        store::write(transaction, schema, &rows, &totals.changes(last)?).await
     }
 }

@@ -3,8 +3,10 @@
 //! Each answer is sealed ([`Withheld`]): the pipeline reports name the pipeline, the
 //! leaderboard the owners it ranks; the deals counted are not named (only aggregates leave).
 
+use std::collections::BTreeMap;
+
 use accesslog::Withheld;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::{Client, Pool};
 use domain::access::RecordRef;
 use domain::pipeline::Pipeline;
@@ -44,6 +46,10 @@ impl ReportQueries {
     }
 
     /// The open deals of `pipeline_id` per stage, aged from `now`; `None`: no such pipeline.
+    ///
+    /// Three reads, none of them over every open deal: the summary rows of the scope
+    /// ([`crate::totals`]), each group's oldest deal from the front of `deals_open_by_stage`,
+    /// and the deals last touched on the stalled cutoff's own day, before the cutoff.
     pub async fn pipeline(
         &self,
         schema: &str,
@@ -55,33 +61,78 @@ impl ReportQueries {
         let Some(pipeline) = load_pipeline(&client, schema, pipeline_id).await? else {
             return Ok(None);
         };
+        let deals = qualified(schema, "deals");
+        let cutoff = now - Duration::days(i64::from(STALLED_AFTER_DAYS));
+        let cutoff_day = cutoff.date_naive();
+
         let mut parameters = Parameters::default();
         let id = parameters.bind(pipeline_id);
-        let at = parameters.bind(now);
-        let stalled_since = parameters.bind(now - Duration::days(i64::from(STALLED_AFTER_DAYS)));
-        let scope = scope.condition("d", &mut parameters);
+        let now_ms = parameters.bind(now.timestamp_millis());
+        let day = parameters.bind(cutoff_day);
+        let totals_scope = scope.condition("t", &mut parameters);
+        let deals_scope = scope.condition("d", &mut parameters);
         let sql = format!(
-            "SELECT d.stage, d.currency, count(*), sum(d.amount_minor)::bigint, \
-                 round(sum(d.amount_minor * d.probability) / 100.0)::bigint, \
-                 sum(greatest(0, date_part('epoch', {at}::timestamptz - d.stage_entered_at)))::float8, \
-                 max(greatest(0, date_part('epoch', {at}::timestamptz - d.stage_entered_at)))::float8, \
-                 count(*) FILTER (WHERE coalesce(d.last_activity_at, d.opened_at) < {stalled_since}::timestamptz) \
-             FROM {deals} d \
-             WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid AND {scope} \
-             GROUP BY d.stage, d.currency",
-            deals = qualified(schema, "deals"),
+            "SELECT g.stage, g.currency, g.deals, g.total_minor, g.weighted_minor, g.age_ms, \
+                 g.stalled, ( \
+                     SELECT min(d.stage_entered_at) FROM {deals} d \
+                     WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid \
+                         AND d.stage = g.stage AND d.currency = g.currency AND {deals_scope}) \
+             FROM ( \
+                 SELECT t.stage, t.currency, sum(t.deals)::bigint AS deals, \
+                     sum(t.total_minor)::bigint AS total_minor, \
+                     round(sum(t.weighted_percent_minor) / 100.0)::bigint AS weighted_minor, \
+                     greatest(0, sum(t.deals) * {now_ms}::bigint - sum(t.entered_ms))::float8 \
+                         AS age_ms, \
+                     coalesce(sum(t.deals) FILTER (WHERE t.touched_on < {day}::date), 0)::bigint \
+                         AS stalled \
+                 FROM {totals} t WHERE t.pipeline_id = {id}::uuid AND {totals_scope} \
+                 GROUP BY t.stage, t.currency) g",
+            totals = qualified(schema, "open_totals"),
         );
+        let summed = query(&client, &sql, &parameters);
+
+        let mut parameters = Parameters::default();
+        let id = parameters.bind(pipeline_id);
+        let from = parameters.bind(cutoff_day.and_time(NaiveTime::MIN).and_utc());
+        let to = parameters.bind(cutoff);
+        let deals_scope = scope.condition("d", &mut parameters);
+        let sql = format!(
+            "SELECT d.stage, d.currency, count(*) FROM {deals} d \
+             WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid \
+                 AND coalesce(d.last_activity_at, d.opened_at) >= {from}::timestamptz \
+                 AND coalesce(d.last_activity_at, d.opened_at) < {to}::timestamptz \
+                 AND {deals_scope} \
+             GROUP BY d.stage, d.currency"
+        );
+        let cutoff_day_stalled = query(&client, &sql, &parameters);
+        let (summed, cutoff_day_stalled) = futures::try_join!(summed, cutoff_day_stalled)?;
+
+        let mut stalled_on_cutoff_day = BTreeMap::new();
+        for row in cutoff_day_stalled {
+            let stage: String = row.try_get(0)?;
+            stalled_on_cutoff_day.insert((stage, currency(&row, 1)?), count(&row, 2)?);
+        }
+        let seconds = |milliseconds: f64| milliseconds / 1_000.0;
         let mut groups = Vec::new();
-        for row in query(&client, &sql, &parameters).await? {
+        for row in summed {
+            let stage: String = row.try_get(0)?;
+            let currency = currency(&row, 1)?;
+            let oldest: Option<DateTime<Utc>> = row.try_get(7)?;
+            let oldest_ms = oldest.map_or(0, |oldest| (now - oldest).num_milliseconds().max(0));
+            let stalled = count(&row, 6)?
+                + stalled_on_cutoff_day
+                    .get(&(stage.clone(), currency))
+                    .copied()
+                    .unwrap_or(0);
             groups.push(OpenGroup {
-                stage: row.try_get(0)?,
-                currency: currency(&row, 1)?,
+                stage,
+                currency,
                 deals: count(&row, 2)?,
                 total_minor: row.try_get(3)?,
                 weighted_minor: row.try_get(4)?,
-                age_seconds_sum: row.try_get(5)?,
-                age_seconds_max: row.try_get(6)?,
-                stalled: count(&row, 7)?,
+                age_seconds_sum: seconds(row.try_get(5)?),
+                age_seconds_max: seconds(oldest_ms as f64),
+                stalled,
             });
         }
         let report = stages::assemble(&pipeline, now, STALLED_AFTER_DAYS, &groups);

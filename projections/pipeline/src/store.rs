@@ -1,7 +1,7 @@
 //! The batch's statements: load the rows of every pipeline, deal, lead and scheduled activity
 //! it touches (one query per table), and write back what the fold left (one multi-row upsert
-//! per table, the columns travelling as parallel arrays). A batch of a thousand events costs
-//! about ten round trips.
+//! per table, the columns travelling as parallel arrays; one merge of the open totals' changes).
+//! A batch of a thousand events costs about ten round trips.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::fold::{DealState, LeadState, PipelineState, Rows, Status, Wanted, deals_wanted};
 use crate::sql::qualified;
+use crate::totals::{Change, GroupKey};
 
 /// The stored rows `wanted` names (rows not stored yet are absent).
 pub(crate) async fn load(
@@ -38,11 +39,12 @@ pub(crate) async fn load(
     })
 }
 
-/// Writes every row of `rows`.
+/// Writes every row of `rows`, and changes the open totals by `totals`.
 pub(crate) async fn write(
     transaction: &Transaction<'_>,
     schema: &str,
     rows: &Rows,
+    totals: &[(&GroupKey, Change)],
 ) -> Result<(), ProjectionError> {
     // Independent statements: sent together, the connection pipelines them.
     futures::try_join!(
@@ -51,6 +53,7 @@ pub(crate) async fn write(
         write_stays(transaction, schema, rows),
         write_leads(transaction, schema, &rows.leads),
         write_activities(transaction, schema, &rows.activities),
+        write_totals(transaction, schema, totals),
     )?;
     Ok(())
 }
@@ -454,5 +457,71 @@ async fn write_activities(
         ))
         .await?;
     transaction.execute(&statement, &[&ids, &deals]).await?;
+    Ok(())
+}
+
+/// Adds each change to its summary row: a row left without deals goes, a new group gets a row.
+async fn write_totals(
+    transaction: &Transaction<'_>,
+    schema: &str,
+    totals: &[(&GroupKey, Change)],
+) -> Result<(), ProjectionError> {
+    if totals.is_empty() {
+        return Ok(());
+    }
+    let pipeline_ids: Vec<Uuid> = totals.iter().map(|(key, _)| key.pipeline_id).collect();
+    let stages: Vec<&str> = totals.iter().map(|(key, _)| key.stage.as_str()).collect();
+    let currencies: Vec<&str> = totals.iter().map(|(key, _)| key.currency.code()).collect();
+    let owners: Vec<Uuid> = totals.iter().map(|(key, _)| key.owner_id).collect();
+    let teams: Vec<&str> = totals.iter().map(|(key, _)| key.team.as_str()).collect();
+    let days: Vec<NaiveDate> = totals.iter().map(|(key, _)| key.touched_on).collect();
+    let deals: Vec<i64> = totals.iter().map(|(_, change)| change.deals).collect();
+    let amounts: Vec<i64> = totals
+        .iter()
+        .map(|(_, change)| change.total_minor)
+        .collect();
+    let weighted: Vec<i64> = totals
+        .iter()
+        .map(|(_, change)| change.weighted_percent_minor)
+        .collect();
+    let entered: Vec<i64> = totals.iter().map(|(_, change)| change.entered_ms).collect();
+    let statement = transaction
+        .prepare_cached(&format!(
+            "MERGE INTO {} t \
+             USING unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], \
+                 $6::date[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) \
+                 AS c(pipeline_id, stage, currency, owner_id, team, touched_on, deals, \
+                     total_minor, weighted_percent_minor, entered_ms) \
+             ON t.pipeline_id = c.pipeline_id AND t.stage = c.stage \
+                 AND t.currency = c.currency AND t.owner_id = c.owner_id AND t.team = c.team \
+                 AND t.touched_on = c.touched_on \
+             WHEN MATCHED AND t.deals + c.deals = 0 THEN DELETE \
+             WHEN MATCHED THEN UPDATE SET deals = t.deals + c.deals, \
+                 total_minor = t.total_minor + c.total_minor, \
+                 weighted_percent_minor = t.weighted_percent_minor + c.weighted_percent_minor, \
+                 entered_ms = t.entered_ms + c.entered_ms \
+             WHEN NOT MATCHED THEN INSERT VALUES (c.pipeline_id, c.stage, c.currency, \
+                 c.owner_id, c.team, c.touched_on, c.deals, c.total_minor, \
+                 c.weighted_percent_minor, c.entered_ms)",
+            qualified(schema, "open_totals")
+        ))
+        .await?;
+    transaction
+        .execute(
+            &statement,
+            &[
+                &pipeline_ids,
+                &stages,
+                &currencies,
+                &owners,
+                &teams,
+                &days,
+                &deals,
+                &amounts,
+                &weighted,
+                &entered,
+            ],
+        )
+        .await?;
     Ok(())
 }

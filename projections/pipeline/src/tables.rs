@@ -1,6 +1,7 @@
 //! The tables of one generation, with the indexes the reports read through: the per-stage
-//! report is one index-only scan of the open deals of a pipeline (the partial index carries
-//! every column it aggregates), the forecast and the win figures scan by date.
+//! report sums the summary rows of `open_totals` ([`crate::totals`]), takes each stage's
+//! oldest deal from the front of an index and counts the deals of the stalled cutoff's own day
+//! through another; the forecast and the win figures scan by date.
 
 use crate::sql::qualified;
 
@@ -11,6 +12,7 @@ pub(crate) fn create_tables(schema: &str) -> String {
     let stays = qualified(schema, "stage_stays");
     let leads = qualified(schema, "leads");
     let activities = qualified(schema, "activities");
+    let totals = qualified(schema, "open_totals");
     format!(
         "CREATE TABLE {pipelines} (
     id          uuid        PRIMARY KEY,
@@ -40,10 +42,10 @@ CREATE TABLE {deals} (
     -- How many stays in a stage it has had; the last is current while it is open.
     stays               integer     NOT NULL CHECK (stays > 0)
 );
-CREATE INDEX deals_open_by_stage ON {deals} (pipeline_id, stage, currency)
-    INCLUDE (amount_minor, probability, stage_entered_at, opened_at, last_activity_at, owner_id,
-             team)
-    WHERE status = 'open';
+CREATE INDEX deals_open_by_stage ON {deals} (pipeline_id, stage, currency, stage_entered_at)
+    INCLUDE (owner_id, team) WHERE status = 'open';
+CREATE INDEX deals_open_by_touch ON {deals} (pipeline_id, (coalesce(last_activity_at, opened_at)))
+    INCLUDE (stage, currency, owner_id, team) WHERE status = 'open';
 CREATE INDEX deals_open_by_close ON {deals} (pipeline_id, expected_close_on)
     WHERE status = 'open';
 CREATE INDEX deals_closed_by_pipeline ON {deals} (pipeline_id, closed_at)
@@ -81,6 +83,24 @@ CREATE TABLE {leads} (
 );
 CREATE INDEX leads_captured ON {leads} (captured_at);
 CREATE INDEX leads_by_deal ON {leads} (deal_id) WHERE deal_id IS NOT NULL;
+-- The open deals summed per group (crate::totals): the pipeline report reads these rows.
+CREATE TABLE {totals} (
+    pipeline_id             uuid    NOT NULL,
+    stage                   text    NOT NULL,
+    currency                text    NOT NULL,
+    owner_id                uuid    NOT NULL,
+    -- The deals' team, '' for none.
+    team                    text    NOT NULL,
+    -- The day (UTC) the deals were last touched: their last activity, else their opening.
+    touched_on              date    NOT NULL,
+    deals                   bigint  NOT NULL CHECK (deals > 0),
+    total_minor             bigint  NOT NULL,
+    -- Each amount times its probability in percent, added up.
+    weighted_percent_minor  bigint  NOT NULL,
+    -- When each deal entered its stage, in milliseconds since the Unix epoch, added up.
+    entered_ms              bigint  NOT NULL,
+    PRIMARY KEY (pipeline_id, stage, currency, owner_id, team, touched_on)
+);
 -- Scheduled activities on a deal, so that their completion finds the deal.
 CREATE TABLE {activities} (
     id      uuid    PRIMARY KEY,
@@ -91,7 +111,14 @@ CREATE TABLE {activities} (
 }
 
 /// The tables of a generation, for comparing two of them.
-pub const TABLES: [&str; 5] = ["pipelines", "deals", "stage_stays", "leads", "activities"];
+pub const TABLES: [&str; 6] = [
+    "pipelines",
+    "deals",
+    "stage_stays",
+    "leads",
+    "activities",
+    "open_totals",
+];
 
 #[cfg(test)]
 mod tests {

@@ -178,6 +178,77 @@ async fn three_deals_in_two_currencies_give_per_currency_totals_ages_and_one_sta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_is_stalled_from_fourteen_days_after_its_last_touch_to_the_millisecond() {
+    let world = World::new().await;
+    let projector = world.start_projector();
+    // The last noon (UTC), so that the cutoff's own day holds touches on both sides of it.
+    let mut now = Utc::now()
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .expect("noon")
+        .and_utc();
+    if now > Utc::now() {
+        now -= days(1);
+    }
+    let cutoff = now - days(14);
+    let hour = Duration::hours(1);
+    let (pipeline_id, _) = new_pipeline(&world, now - days(40)).await;
+    let lead = |amount| deal(pipeline_id, "lead", amount, "EUR");
+    // Opened on the cutoff's day, an hour before it: stalled.
+    open(&world, &lead(100), cutoff - hour).await;
+    // Opened on the cutoff's day, an hour after it: not stalled yet.
+    open(&world, &lead(200), cutoff + hour).await;
+    // Opened a month ago, called a day before the cutoff: stalled.
+    let (called_before, _) = open(&world, &lead(300), now - days(30)).await;
+    let call = Uuid::now_v7();
+    let at = cutoff - days(1);
+    world
+        .execute_at::<Activity>(call, call_on(call, called_before, at), at)
+        .await;
+    // Opened a month ago, called a day after the cutoff: not stalled.
+    let (called_after, _) = open(&world, &lead(400), now - days(30)).await;
+    let call = Uuid::now_v7();
+    let at = cutoff + days(1);
+    let last = world
+        .execute_at::<Activity>(call, call_on(call, called_after, at), at)
+        .await;
+    let schema = world.caught_up(last).await;
+
+    let report_at = |now| {
+        let world = &world;
+        let schema = &schema;
+        async move {
+            let withheld = world
+                .reports()
+                .pipeline(schema, pipeline_id, &ReportScope::everything(), now)
+                .await
+                .expect("the report answers")
+                .expect("the pipeline exists");
+            world.disclose(withheld).await.stages[0].clone()
+        }
+    };
+    let stage = report_at(now).await;
+    assert_eq!((stage.open_deals, stage.stalled_deals), (4, 2));
+    let close = |actual: Option<f64>, expected: f64| {
+        actual.is_some_and(|actual| (actual - expected).abs() < 1e-6)
+    };
+    // In the stage for 14 days and an hour, 14 days less an hour, 30 days and 30 days.
+    assert!(close(stage.average_days_in_stage, 22.0), "{stage:?}");
+    assert!(close(stage.oldest_days_in_stage, 30.0), "{stage:?}");
+
+    let stage = report_at(now + hour).await;
+    assert_eq!(
+        stage.stalled_deals, 2,
+        "not stalled at fourteen days exactly"
+    );
+    let stage = report_at(now + hour + Duration::milliseconds(1)).await;
+    assert_eq!(stage.stalled_deals, 3, "stalled a millisecond later");
+
+    projector.stop().await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_length() {
     let world = World::new().await;
     let projector = world.start_projector();
@@ -719,6 +790,7 @@ proptest! {
             let projector = world.start_projector();
             let last = run_workload(&world, &steps).await;
             let live = world.caught_up(last).await;
+            world.assert_open_totals_sum_the_open_deals(&live).await;
             let live_rows = world.rows(&live).await;
             projector.stop().await;
             let rebuilt = world.rebuild().await;
@@ -769,6 +841,7 @@ async fn a_projector_killed_mid_stream_and_restarted_equals_a_rebuild_from_the_f
     let second = world.start_projector();
     let live = world.caught_up(last).await;
     second.stop().await;
+    world.assert_open_totals_sum_the_open_deals(&live).await;
     let restarted = world.rows(&live).await;
     let count = |table: &str| {
         restarted

@@ -6,6 +6,7 @@ use domain::values::{Currency, Probability, StageKey};
 use proptest::prelude::*;
 
 use super::*;
+use crate::totals::OpenTotals;
 
 fn at(hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
@@ -206,9 +207,10 @@ fn a_missing_version_or_an_event_before_creation_is_refused() {
 }
 
 /// The rows a database would hold after folding `batches` one by one, each loading only what
-/// it names.
-fn fold_in_batches(batches: &[&[Item]]) -> Rows {
+/// it names, and the open totals changed batch by batch as the projection changes them.
+fn fold_in_batches(batches: &[&[Item]]) -> (Rows, OpenTotals) {
     let mut stored = Rows::default();
+    let mut totals = OpenTotals::default();
     for batch in batches {
         let wanted = wanted(batch);
         let activities: BTreeMap<Uuid, Uuid> = wanted
@@ -224,12 +226,14 @@ fn fold_in_batches(batches: &[&[Item]]) -> Rows {
             activities,
             ..Rows::default()
         };
+        totals.remove(rows.deals.values());
         fold(&mut rows, batch).expect("folds");
+        totals.add(rows.deals.values());
         stored.deals.extend(rows.deals);
         stored.stays.extend(rows.stays);
         stored.activities.extend(rows.activities);
     }
-    stored
+    (stored, totals)
 }
 
 /// A valid history of three deals from a list of (deal, action) steps.
@@ -299,7 +303,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
     ) {
         let items = history(&steps);
-        let whole = fold_in_batches(&[&items]);
+        let (whole, whole_totals) = fold_in_batches(&[&items]);
         let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(items.len() + 1)).collect();
         cuts.sort_unstable();
         cuts.dedup();
@@ -309,8 +313,14 @@ proptest! {
             batches.push(&items[start..cut]);
             start = cut;
         }
-        let split = fold_in_batches(&batches);
+        let (split, split_totals) = fold_in_batches(&batches);
         prop_assert_eq!(&split, &whole);
+        // The totals changed batch by batch are those of the deals the batches leave.
+        let mut fresh = OpenTotals::default();
+        fresh.add(whole.deals.values());
+        let fresh = fresh.changes(0).expect("in range");
+        prop_assert_eq!(split_totals.changes(0).expect("in range"), fresh.clone());
+        prop_assert_eq!(whole_totals.changes(0).expect("in range"), fresh);
         // Every deal's stays are numbered from 1 without gaps, and only an open deal has an
         // open stay (its last).
         for (id, deal) in &whole.deals {

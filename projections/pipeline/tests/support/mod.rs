@@ -77,6 +77,39 @@ impl World {
         self.0.rows(schema, &SalesPipeline::TABLES).await
     }
 
+    /// Asserts that the summary rows of `open_totals` are exactly the open deals of `schema`
+    /// summed afresh.
+    pub async fn assert_open_totals_sum_the_open_deals(&self, schema: &str) {
+        let sums = |from: &str| {
+            format!(
+                "SELECT pipeline_id, stage, currency, owner_id, team, touched_on, deals, \
+                     total_minor, weighted_percent_minor, entered_ms FROM ({from}) s"
+            )
+        };
+        let kept = sums(&format!("SELECT * FROM \"{schema}\".open_totals"));
+        let fresh = sums(&format!(
+            "SELECT pipeline_id, stage, currency, owner_id, coalesce(team, '') AS team, \
+                 (coalesce(last_activity_at, opened_at) AT TIME ZONE 'UTC')::date AS touched_on, \
+                 count(*) AS deals, sum(amount_minor) AS total_minor, \
+                 sum(amount_minor * probability) AS weighted_percent_minor, \
+                 sum(floor(extract(epoch FROM stage_entered_at) * 1000)::bigint) AS entered_ms \
+             FROM \"{schema}\".deals WHERE status = 'open' GROUP BY 1, 2, 3, 4, 5, 6"
+        ));
+        let client = self.owner_pool.get().await.expect("a connection");
+        let differences: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM (({kept} EXCEPT {fresh}) UNION ALL ({fresh} EXCEPT {kept})) d"),
+                &[],
+            )
+            .await
+            .expect("the totals compare")
+            .get(0);
+        assert_eq!(
+            differences, 0,
+            "open_totals differs from the open deals of {schema}"
+        );
+    }
+
     /// Converts the lead `lead_id` at `at` into a new contact and, when `deal` is given, a deal
     /// `(deal_id, pipeline_id, amount)` in the pipeline's first stage; returns the last position.
     pub async fn convert_lead(
