@@ -73,6 +73,15 @@ pub(crate) fn validate_name(name: &'static str) -> Result<(), ProjectorError> {
     })
 }
 
+/// What a generation's tables are made from: the SHA-256 (hex) of the projection's DDL, with a
+/// placeholder for the schema name. Two versions whose DDL differs in any way differ here.
+pub(crate) fn tables_digest<P: Projection>(projection: &P) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(
+        projection.create_tables("schema").as_bytes(),
+    ))
+}
+
 /// The schema of one generation: `<name>_g<N>`.
 pub(crate) fn schema_name(projection: &str, generation: u32) -> String {
     format!("{projection}_g{generation}")

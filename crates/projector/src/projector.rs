@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::backoff::{Backoff, sleep_or_stop};
 use crate::error::ProjectorError;
 use crate::projection::{Projection, validate_name};
+use crate::rebuild::rebuild_and_swap;
 use crate::registry::{self, State};
 use crate::session::{Ended, Resources, lead};
 use crate::status::ProjectorStatus;
@@ -88,6 +89,9 @@ impl<P: Projection> Projector<P> {
             let started = Instant::now();
             let outcome = async {
                 let live = registry::ensure_live(&resources.pool, &resources.projection).await?;
+                if !live.has_tables_of(&resources.projection) {
+                    return Ok((live.generation, self.rebuild_stale(shutdown).await?));
+                }
                 let ended =
                     lead(resources, &live, State::Live, false, shutdown, &mut backoff).await?;
                 Ok::<_, ProjectorError>((live.generation, ended))
@@ -118,6 +122,28 @@ impl<P: Projection> Projector<P> {
                 Err(error) => {
                     tracing::error!(error = %error, "the projector stops");
                     return Err(error);
+                }
+            }
+        }
+    }
+
+    /// The live generation's tables were made by another version (this one's statements may
+    /// name tables or columns they lack): builds a generation of this version's tables from the
+    /// first event and swaps it in before feeding anything. Readers keep the old one meanwhile.
+    async fn rebuild_stale(&self, shutdown: &CancellationToken) -> Result<Ended, ProjectorError> {
+        tracing::info!("the live generation's tables are another version's; rebuilding them");
+        match rebuild_and_swap(&self.resources, shutdown).await {
+            Ok(_) => Ok(Ended::Superseded),
+            Err(ProjectorError::Stopped) => Ok(Ended::Stopped),
+            Err(error) if error.is_transient() => Err(error),
+            Err(error) => {
+                // Another projector of this read model may have swapped its rebuild in first.
+                let client = self.resources.pool.get().await?;
+                match registry::live(&client, self.resources.projection.name()).await? {
+                    Some(live) if live.has_tables_of(&self.resources.projection) => {
+                        Ok(Ended::Superseded)
+                    }
+                    _ => Err(error),
                 }
             }
         }

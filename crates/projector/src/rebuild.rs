@@ -72,7 +72,7 @@ pub async fn rebuild<P: Projection>(
         .await
 }
 
-async fn rebuild_and_swap<P: Projection>(
+pub(crate) async fn rebuild_and_swap<P: Projection>(
     resources: &Resources<P>,
     shutdown: &CancellationToken,
 ) -> Result<RebuildReport, ProjectorError> {

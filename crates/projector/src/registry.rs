@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 
 use crate::error::ProjectorError;
-use crate::projection::{Projection, schema_name};
+use crate::projection::{Projection, schema_name, tables_digest};
 
 /// Serialises the creation of generations of one projection (with `hashtext(projection)`).
 const CREATE_LOCK_CLASS: i32 = 0x7072_6a63; // "prjc"
@@ -50,6 +50,9 @@ pub(crate) struct Generation {
     pub position: u64,
     pub watermark: u64,
     pub failure: Option<(u64, String)>,
+    /// What its tables were made from ([`tables_digest`]); `None` when made before digests were
+    /// kept.
+    pub tables_digest: Option<String>,
 }
 
 impl Generation {
@@ -57,10 +60,15 @@ impl Generation {
     pub fn reach(&self) -> u64 {
         self.position.max(self.watermark)
     }
+
+    /// Whether its tables are the ones `projection` makes now.
+    pub fn has_tables_of<P: Projection>(&self, projection: &P) -> bool {
+        self.tables_digest.as_deref() == Some(tables_digest(projection).as_str())
+    }
 }
 
 const COLUMNS: &str =
-    "generation, schema_name, state, position, watermark, failed_position, failure";
+    "generation, schema_name, state, position, watermark, failed_position, failure, tables_digest";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Generation, ProjectorError> {
     let generation: i32 = row.try_get(0)?;
@@ -76,6 +84,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Generation, ProjectorError> {
         failure: failed_position
             .zip(failure)
             .map(|(position, failure)| (to_position(position), failure)),
+        tables_digest: row.try_get(7)?,
     })
 }
 
@@ -192,7 +201,25 @@ pub(crate) async fn ensure_building<P: Projection>(
         )
         .await?;
     if let Some(row) = building {
-        return from_row(&row);
+        let building = from_row(&row)?;
+        if building.has_tables_of(projection) {
+            return Ok(building);
+        }
+        // Left by an interrupted rebuild of another version: its tables are not this one's.
+        // Retired, its schema and consumer go when the live generation's projector next starts.
+        transaction
+            .execute(
+                "UPDATE projection_generations SET state = 'retired', retired_at = now(), \
+                     live_since = coalesce(live_since, now()) \
+                 WHERE projection = $1 AND generation = $2",
+                &[&projection.name(), &to_column(building.generation)],
+            )
+            .await?;
+        tracing::info!(
+            projection = projection.name(),
+            generation = building.generation,
+            "retired a generation an earlier version began to rebuild"
+        );
     }
     let generation = create(&transaction, projection, State::Building).await?;
     transaction.commit().await?;
@@ -234,6 +261,7 @@ async fn create<P: Projection>(
         .try_get(0)?;
     let generation = u32::try_from(last).unwrap_or(0) + 1;
     let schema = schema_name(name, generation);
+    let digest = tables_digest(projection);
     transaction
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await?;
@@ -249,9 +277,16 @@ async fn create<P: Projection>(
         })?;
     transaction
         .execute(
-            "INSERT INTO projection_generations (projection, generation, schema_name, state, live_since) \
-             VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'building' THEN NULL ELSE now() END)",
-            &[&name, &to_column(generation), &schema, &state.as_str()],
+            "INSERT INTO projection_generations \
+                 (projection, generation, schema_name, state, live_since, tables_digest) \
+             VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'building' THEN NULL ELSE now() END, $5)",
+            &[
+                &name,
+                &to_column(generation),
+                &schema,
+                &state.as_str(),
+                &digest,
+            ],
         )
         .await?;
     Ok(Generation {
@@ -261,6 +296,7 @@ async fn create<P: Projection>(
         position: 0,
         watermark: 0,
         failure: None,
+        tables_digest: Some(digest),
     })
 }
 

@@ -915,3 +915,73 @@ async fn a_consumer_left_configured_otherwise_is_made_again_as_the_projector_nee
     projector.stop().await.expect("the projector stops cleanly");
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_generation_whose_tables_another_version_made_is_rebuilt_before_it_is_fed() {
+    let world = World::new().await;
+    let projector = world.projector(Tally::of(Feed::Everything)).await;
+    world.append(400, 8).await;
+    world.wait_for(world.head().await).await;
+    projector.stop().await.expect("the projector stops cleanly");
+
+    // As an earlier version left it: made before digests were kept, and an interrupted rebuild
+    // of yet another version beside it.
+    let client = world.database.owner_client().await;
+    client
+        .execute(
+            "UPDATE projection_generations SET tables_digest = NULL WHERE projection = $1",
+            &[&NAME],
+        )
+        .await
+        .expect("the registry updates");
+    client
+        .batch_execute(
+            "CREATE SCHEMA tally_g2; \
+             INSERT INTO projection_generations \
+                 (projection, generation, schema_name, state, tables_digest) \
+             VALUES ('tally', 2, 'tally_g2', 'building', 'another version')",
+        )
+        .await
+        .expect("a stale rebuild registers");
+
+    let mut projector = world.projector(Tally::of(Feed::Everything)).await;
+    projector
+        .wait_until("feeds a generation of its own tables", |status| {
+            status.generation == 3
+        })
+        .await;
+    world.append(100, 4).await;
+    let head = world.head().await;
+    world.wait_for(head).await;
+    let (schema, _) = world
+        .projections()
+        .live_schema(NAME)
+        .await
+        .expect("a live generation");
+    assert_eq!(schema, "tally_g3");
+    assert_eq!(
+        world.applied("tally_g3").await,
+        world.expected(Feed::Everything).await
+    );
+    let states: Vec<(i32, String)> = world
+        .registry()
+        .await
+        .into_iter()
+        .map(|(generation, state, ..)| (generation, state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (1, "retired".to_owned()),
+            (2, "retired".to_owned()),
+            (3, "live".to_owned())
+        ]
+    );
+    let deadline = Instant::now() + WAIT;
+    while world.schema_exists("tally_g1").await || world.schema_exists("tally_g2").await {
+        assert!(Instant::now() < deadline, "the retired schemas are dropped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    projector.stop().await.expect("the projector stops cleanly");
+    world.stop().await;
+}
