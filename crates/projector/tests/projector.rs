@@ -296,6 +296,16 @@ impl World {
             .collect()
     }
 
+    /// The live generation's schema.
+    async fn live_schema(&self) -> String {
+        let (schema, _) = self
+            .projections()
+            .live_schema(NAME)
+            .await
+            .expect("a live generation");
+        schema
+    }
+
     /// Waits until the live generation has reached `position`.
     async fn wait_for(&self, position: u64) {
         let result = self.projections().wait_for(NAME, position, WAIT).await;
@@ -690,11 +700,7 @@ async fn a_rebuild_builds_beside_the_live_generation_then_swaps_it_in() {
     world.append(400, 8).await;
     let head = world.head().await;
     world.wait_for(head).await;
-    let (schema, _) = world
-        .projections()
-        .live_schema(NAME)
-        .await
-        .expect("a live generation");
+    let schema = world.live_schema().await;
     assert_eq!(schema, "tally_g1", "g1 serves while g2 is built");
     let states: Vec<_> = world
         .registry()
@@ -953,11 +959,7 @@ async fn a_live_generation_whose_tables_another_version_made_is_rebuilt_before_i
     world.append(100, 4).await;
     let head = world.head().await;
     world.wait_for(head).await;
-    let (schema, _) = world
-        .projections()
-        .live_schema(NAME)
-        .await
-        .expect("a live generation");
+    let schema = world.live_schema().await;
     assert_eq!(schema, "tally_g3");
     assert_eq!(
         world.applied("tally_g3").await,
