@@ -3,6 +3,10 @@
 
 pub mod system;
 
+/// The allocator the `crm` binary runs with, so that in-process figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use chrono::Utc;

@@ -325,6 +325,7 @@ async fn write_log(appender: &Appender, options: &Options) -> anyhow::Result<(u6
     )?];
     let mut written = 1;
     let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut busy: std::collections::HashSet<StreamRef> = std::collections::HashSet::new();
     let mut step: u64 = 0;
     while written < options.events {
         let request = next_request(&mut book, step)?;
@@ -332,16 +333,30 @@ async fn write_log(appender: &Appender, options: &Options) -> anyhow::Result<(u6
         written += request.1;
         requests.push(request.0);
         for request in requests.drain(..) {
-            in_flight.push(appender.append(request));
-            if in_flight.len() >= options.writers
-                && let Some(done) = in_flight.next().await
+            // A stream's appends go one after another: the next expects the version the
+            // previous one made.
+            let streams: Vec<StreamRef> =
+                request.streams.iter().map(|s| s.stream.clone()).collect();
+            while streams.iter().any(|stream| busy.contains(stream))
+                || in_flight.len() >= options.writers
             {
-                done?;
+                let Some((done, result)) = in_flight.next().await else {
+                    break;
+                };
+                result?;
+                for stream in &done {
+                    busy.remove(stream);
+                }
             }
+            busy.extend(streams.iter().cloned());
+            in_flight.push(async move {
+                let result = appender.append(request).await;
+                (streams, result)
+            });
         }
     }
-    while let Some(done) = in_flight.next().await {
-        done?;
+    while let Some((_, result)) = in_flight.next().await {
+        result?;
     }
     Ok((written, book.deals.len(), pipeline_id))
 }
