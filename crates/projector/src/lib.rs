@@ -29,7 +29,7 @@ mod status;
 pub use db::{MIGRATION_TABLE, connect, migrate};
 pub use error::{ProjectionError, ProjectorError, QueryFault, WaitError};
 pub use maintenance::VACUUM_AFTER_EVENTS;
-pub use projection::{Feed, Projection};
+pub use projection::{Feed, Projection, qualified};
 pub use projector::Projector;
 pub use reader::{LiveProjection, ProjectionReader};
 pub use rebuild::{RebuildReport, rebuild};

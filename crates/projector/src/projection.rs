@@ -82,6 +82,12 @@ pub(crate) fn tables_digest<P: Projection>(projection: &P) -> String {
     ))
 }
 
+/// `"schema".table`: a table of a generation, for SQL built around the generation's schema
+/// (quoted so that PostgreSQL reads exactly this name).
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("\"{}\".{table}", schema.replace('"', "\"\""))
+}
+
 /// The schema of one generation: `<name>_g<N>`.
 pub(crate) fn schema_name(projection: &str, generation: u32) -> String {
     format!("{projection}_g{generation}")
@@ -90,6 +96,12 @@ pub(crate) fn schema_name(projection: &str, generation: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_name_cannot_break_out_of_its_quotes() {
+        assert_eq!(qualified("audit_g1", "entries"), "\"audit_g1\".entries");
+        assert_eq!(qualified("a\"; DROP", "states"), "\"a\"\"; DROP\".states");
+    }
 
     #[test]
     fn each_feed_has_one_filter_subject() {

@@ -4,10 +4,7 @@
 
 use tokio_postgres::types::ToSql;
 
-/// `"schema".table`.
-pub(crate) fn qualified(schema: &str, table: &str) -> String {
-    format!("\"{}\".{table}", schema.replace('"', "\"\""))
-}
+pub(crate) use projector::qualified;
 
 /// The values bound to a statement's `$1`, `$2`, ...
 #[derive(Default)]

@@ -78,14 +78,9 @@ impl std::fmt::Display for Collection {
     }
 }
 
-/// `schema.table`, each quoted, for SQL built around a generation's schema.
+/// The collection's table of the generation in `schema`.
 pub(crate) fn qualified_table(schema: &str, collection: Collection) -> String {
-    format!("{}.{}", quote_identifier(schema), collection.as_str())
-}
-
-/// An identifier PostgreSQL reads as exactly this name, whatever it holds.
-pub(crate) fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    projector::qualified(schema, collection.as_str())
 }
 
 #[cfg(test)]
@@ -102,11 +97,10 @@ mod tests {
     }
 
     #[test]
-    fn a_schema_name_cannot_break_out_of_its_quotes() {
+    fn a_collection_table_lives_in_the_generation_schema() {
         assert_eq!(
             qualified_table("records_g1", Collection::Deals),
             "\"records_g1\".deals"
         );
-        assert_eq!(quote_identifier("a\"; DROP"), "\"a\"\"; DROP\"");
     }
 }

@@ -4,10 +4,7 @@
 
 use crate::facts::Component;
 
-/// `schema.table`, quoted, for SQL built around a generation's schema.
-pub(crate) fn qualified(schema: &str, table: &str) -> String {
-    format!("\"{}\".{table}", schema.replace('"', "\"\""))
-}
+pub(crate) use projector::qualified;
 
 /// The decayed-sum column of each component, in [`Component::ALL`] order.
 pub(crate) fn decayed_columns() -> Vec<String> {

@@ -44,10 +44,7 @@ impl Collection {
     }
 }
 
-/// `table` of the generation in `schema`, quoted so that any schema name reads as itself.
-pub(crate) fn qualified(schema: &str, table: &str) -> String {
-    format!("\"{}\".{table}", schema.replace('"', "\"\""))
-}
+pub(crate) use projector::qualified;
 
 #[cfg(test)]
 mod tests {
