@@ -3,10 +3,6 @@
 
 pub mod system;
 
-/// The allocator the `crm` binary runs with, so that in-process figures match it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Duration;
 
 use chrono::Utc;
@@ -14,6 +10,10 @@ use eventstore::{AppendRequest, ExpectedVersion, Metadata, NewEvent, StreamAppen
 use hdrhistogram::Histogram;
 use serde_json::json;
 use uuid::Uuid;
+
+/// The allocator the `crm` binary runs with, so that in-process figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A touchpoint as a sales team logs it: about 300 bytes of JSON.
 pub fn activity(stream: &StreamRef, count: usize) -> AppendRequest {

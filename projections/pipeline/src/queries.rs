@@ -72,7 +72,7 @@ impl ReportQueries {
         let totals_scope = scope.condition("t", &mut parameters);
         let deals_scope = scope.condition("d", &mut parameters);
         let sql = format!(
-            "SELECT g.stage, g.currency, g.deals, g.total_minor, g.weighted_minor, g.age_ms, \
+            "SELECT g.stage, g.currency, g.deals, g.total_minor, g.weighted_minor, g.age_seconds, \
                  g.stalled, ( \
                      SELECT min(d.stage_entered_at) FROM {deals} d \
                      WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid \
@@ -81,8 +81,8 @@ impl ReportQueries {
                  SELECT t.stage, t.currency, sum(t.deals)::bigint AS deals, \
                      sum(t.total_minor)::bigint AS total_minor, \
                      round(sum(t.weighted_percent_minor) / 100.0)::bigint AS weighted_minor, \
-                     greatest(0, sum(t.deals) * {now_ms}::bigint - sum(t.entered_ms))::float8 \
-                         AS age_ms, \
+                     (greatest(0, sum(t.deals) * {now_ms}::bigint - sum(t.entered_ms)) / 1000.0)::float8 \
+                         AS age_seconds, \
                      coalesce(sum(t.deals) FILTER (WHERE t.touched_on < {day}::date), 0)::bigint \
                          AS stalled \
                  FROM {totals} t WHERE t.pipeline_id = {id}::uuid AND {totals_scope} \
@@ -112,7 +112,6 @@ impl ReportQueries {
             let stage: String = row.try_get(0)?;
             stalled_on_cutoff_day.insert((stage, currency(&row, 1)?), count(&row, 2)?);
         }
-        let seconds = |milliseconds: f64| milliseconds / 1_000.0;
         let mut groups = Vec::new();
         for row in summed {
             let stage: String = row.try_get(0)?;
@@ -130,8 +129,8 @@ impl ReportQueries {
                 deals: count(&row, 2)?,
                 total_minor: row.try_get(3)?,
                 weighted_minor: row.try_get(4)?,
-                age_seconds_sum: seconds(row.try_get(5)?),
-                age_seconds_max: seconds(oldest_ms as f64),
+                age_seconds_sum: row.try_get(5)?,
+                age_seconds_max: oldest_ms as f64 / 1_000.0,
                 stalled,
             });
         }
