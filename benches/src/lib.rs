@@ -47,6 +47,16 @@ pub fn activity(stream: &StreamRef, count: usize) -> AppendRequest {
     )
 }
 
+/// Logs what the system under test says at `RUST_LOG`'s level (nothing unless set), on stderr.
+pub fn log_from_env() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }

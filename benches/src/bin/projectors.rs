@@ -65,6 +65,7 @@ const STAGES: [(&str, i64); 6] = [
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
+    crm_benches::log_from_env();
     let database = TestDatabase::new().await;
     let stream = TestStream::new();
     let settings = database.store_settings();
@@ -190,6 +191,7 @@ async fn catch_up<P: Projection>(
         .wait_for(name, events, Duration::from_secs(1800))
         .await
         .with_context(|| format!("the {name} projector catches up"))?;
+    wait_for_indexes(owner, name).await?;
     let elapsed = started.elapsed();
     if events >= projector::VACUUM_AFTER_EVENTS {
         settle(owner, name).await?;
@@ -197,6 +199,30 @@ async fn catch_up<P: Projection>(
     stop.cancel();
     task.await??;
     Ok(rate(events, elapsed))
+}
+
+/// Waits for the read indexes a projector creates once it has caught up: the read model serves
+/// its queries only then, so their time counts in the catch-up.
+async fn wait_for_indexes(owner: &deadpool_postgres::Pool, name: &str) -> anyhow::Result<()> {
+    let client = owner.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let indexed: bool = client
+            .query_one(
+                "SELECT indexed FROM projection_generations WHERE projection = $1 AND state = 'live'",
+                &[&name],
+            )
+            .await?
+            .get(0);
+        if indexed {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} made no read indexes in ten minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits (at most two minutes) for the vacuum a projector runs after a large catch-up, so what is

@@ -53,6 +53,8 @@ pub(crate) struct Generation {
     /// What its tables were made from ([`tables_digest`]); `None` when made before digests were
     /// kept.
     pub tables_digest: Option<String>,
+    /// Its read indexes exist (a generation gets them once it has caught up).
+    pub indexed: bool,
 }
 
 impl Generation {
@@ -67,8 +69,8 @@ impl Generation {
     }
 }
 
-const COLUMNS: &str =
-    "generation, schema_name, state, position, watermark, failed_position, failure, tables_digest";
+const COLUMNS: &str = "generation, schema_name, state, position, watermark, failed_position, failure, tables_digest, \
+     indexed";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Generation, ProjectorError> {
     let generation: i32 = row.try_get(0)?;
@@ -85,6 +87,7 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Generation, ProjectorError> {
             .zip(failure)
             .map(|(position, failure)| (to_position(position), failure)),
         tables_digest: row.try_get(7)?,
+        indexed: row.try_get(8)?,
     })
 }
 
@@ -297,7 +300,41 @@ async fn create<P: Projection>(
         watermark: 0,
         failure: None,
         tables_digest: Some(digest),
+        indexed: false,
     })
+}
+
+/// Creates the generation's read indexes and records that they exist, in `transaction` (which
+/// holds the row).
+pub(crate) async fn create_indexes<P: Projection>(
+    transaction: &Transaction<'_>,
+    projection: &P,
+    generation: &Generation,
+) -> Result<(), ProjectorError> {
+    let name = projection.name();
+    // Sorting a large table's keys in memory rather than in temporary files.
+    transaction
+        .batch_execute("SET LOCAL maintenance_work_mem = '256MB'")
+        .await?;
+    transaction
+        .batch_execute(&projection.create_indexes(&generation.schema))
+        .await
+        .map_err(|error| ProjectorError::Projection {
+            projection: name,
+            message: format!(
+                "creating the indexes of {} failed: {}",
+                generation.schema,
+                crate::error::describe_postgres(&error)
+            ),
+        })?;
+    transaction
+        .execute(
+            "UPDATE projection_generations SET indexed = true \
+             WHERE projection = $1 AND generation = $2",
+            &[&name, &to_column(generation.generation)],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Records, in `transaction` (which holds the row), that everything up to `position` is applied;
@@ -376,7 +413,8 @@ pub(crate) async fn record_failure(
 pub(crate) enum Swap {
     /// `building` serves readers now; `retired` is the schema it replaced.
     Swapped { retired: Generation },
-    /// The live generation has moved past the rebuilt one meanwhile: catch up again.
+    /// The live generation has moved past the rebuilt one meanwhile, or the rebuilt one lacks
+    /// its read indexes: catch up again.
     Behind,
     /// The rebuilt generation is no longer being built (another rebuild swapped it in).
     NotBuilding(State),
@@ -418,7 +456,7 @@ pub(crate) async fn swap(
     else {
         return Err(ProjectorError::NoLiveGeneration(projection.to_owned()));
     };
-    if new.reach() < old.reach() {
+    if new.reach() < old.reach() || !new.indexed {
         return Ok(Swap::Behind);
     }
     transaction

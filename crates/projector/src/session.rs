@@ -14,8 +14,9 @@
 //! starts after the registry's position, applies that batch again.
 //!
 //! A projector that is behind fetches and decodes the next batch while one is applied; one that
-//! keeps up gathers what arrives for a few milliseconds into each batch. A generation that caught
-//! up on a large backlog is vacuumed (`maintenance`).
+//! keeps up gathers what arrives for a few milliseconds into each batch. A generation gets its
+//! read indexes the first time it has caught up (nothing in flight), and one that caught up on a
+//! large backlog is vacuumed (`maintenance`).
 
 use std::time::{Duration, Instant};
 
@@ -192,6 +193,9 @@ impl<P: Projection> Session<'_, P> {
             };
             backoff.reset();
             if deliveries.is_empty() {
+                if let Some(ended) = self.index_when_missing().await? {
+                    return Ok(ended);
+                }
                 // The checks run at most every IDLE_WAIT: under a steady trickle of events not
                 // after every batch, and when the feed is quiet once per IDLE_WAIT of silence.
                 if checked.elapsed() >= IDLE_WAIT {
@@ -219,6 +223,9 @@ impl<P: Projection> Session<'_, P> {
                 return Ok(ended);
             }
             if !behind {
+                if let Some(ended) = self.index_when_missing().await? {
+                    return Ok(ended);
+                }
                 tokio::time::sleep_until((started + LINGER).into()).await;
             }
         }
@@ -355,6 +362,34 @@ impl<P: Projection> Session<'_, P> {
             self.generation.failure = None;
         }
         Ok(Commit::Applied)
+    }
+
+    /// Caught up, with nothing in flight: creates the read indexes if the generation lacks them.
+    /// Applying waits meanwhile (creating an index locks out writes to its table); readers do not.
+    async fn index_when_missing(&mut self) -> Result<Option<Ended>, ProjectorError> {
+        if self.generation.indexed {
+            return Ok(None);
+        }
+        let name = self.resources.projection.name();
+        let started = Instant::now();
+        let mut client = self.resources.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let row = registry::lock(&transaction, name, self.generation.generation).await?;
+        if row.state != self.state {
+            return Ok(Some(Ended::Superseded));
+        }
+        if !row.indexed {
+            registry::create_indexes(&transaction, &self.resources.projection, &row).await?;
+            transaction.commit().await?;
+            tracing::info!(
+                generation = row.generation,
+                position = row.position,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "created the generation's read indexes"
+            );
+        }
+        self.generation.indexed = true;
+        Ok(None)
     }
 
     /// Records the refused event in the registry and the status, and ends the session there.

@@ -28,7 +28,8 @@ const WAIT: Duration = Duration::from_secs(60);
 const NAME: &str = "tally";
 
 /// Records each applied event's position (once: a primary key), stream type and category, in
-/// the order applied; counts events per stream type. Refuses events whose payload says
+/// the order applied; counts events per stream type; notes for each batch whether its read
+/// index existed then. Refuses events whose payload says
 /// `"poison": true` unless told to accept them, and can be held at a gate before applying.
 #[derive(Clone)]
 struct Tally {
@@ -67,8 +68,16 @@ impl Projection for Tally {
              CREATE TABLE {schema}.counts (
                  stream_type text   PRIMARY KEY,
                  events      bigint NOT NULL
+             );
+             CREATE TABLE {schema}.batches (
+                 first_position bigint  PRIMARY KEY,
+                 indexed        boolean NOT NULL
              );"
         )
+    }
+
+    fn create_indexes(&self, schema: &str) -> String {
+        format!("CREATE INDEX applied_by_category ON {schema}.applied (category, position);")
     }
 
     async fn apply(
@@ -127,6 +136,15 @@ impl Projection for Tally {
                      ON CONFLICT (stream_type) DO UPDATE SET events = counts.events + excluded.events"
                 ),
                 &[&stream_types],
+            )
+            .await?;
+        transaction
+            .execute(
+                &format!(
+                    "INSERT INTO {schema}.batches (first_position, indexed) \
+                     VALUES ($1, to_regclass('{schema}.applied_by_category') IS NOT NULL)"
+                ),
+                &[&positions[0]],
             )
             .await?;
         Ok(())
@@ -340,6 +358,57 @@ impl World {
             .collect()
     }
 
+    /// (first position, whether the read index existed) of every batch applied to `schema`.
+    async fn batches(&self, schema: &str) -> Vec<(i64, bool)> {
+        let client = self.database.owner_client().await;
+        client
+            .query(
+                &format!("SELECT first_position, indexed FROM {schema}.batches ORDER BY 1"),
+                &[],
+            )
+            .await
+            .expect("the read model reads")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    }
+
+    /// Whether the registry says `generation` has its read indexes.
+    async fn indexed(&self, generation: i32) -> bool {
+        let client = self.database.owner_client().await;
+        client
+            .query_one(
+                "SELECT indexed FROM projection_generations \
+                 WHERE projection = $1 AND generation = $2",
+                &[&NAME, &generation],
+            )
+            .await
+            .expect("the registry reads")
+            .get(0)
+    }
+
+    /// Waits until the relay has published everything up to `position`.
+    async fn wait_for_stream(&self, position: u64) {
+        let mut stream = self
+            .jetstream()
+            .await
+            .get_stream(&self.nats.stream)
+            .await
+            .expect("the stream exists");
+        let deadline = Instant::now() + WAIT;
+        while stream
+            .info()
+            .await
+            .expect("the stream answers")
+            .state
+            .last_sequence
+            < position
+        {
+            assert!(Instant::now() < deadline, "the relay publishes {position}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn schema_exists(&self, schema: &str) -> bool {
         let client = self.database.owner_client().await;
         client
@@ -489,6 +558,11 @@ async fn every_event_of_the_feed_is_applied_once_in_position_order() {
     assert_eq!((*generation, state.as_str()), (1, "live"));
     assert_eq!(*position, i64::try_from(head).expect("small"));
     assert_eq!(*failed, None);
+    let batches = world.batches("tally_g1").await;
+    assert!(
+        batches.iter().skip(1).all(|(_, indexed)| *indexed),
+        "a generation keeping up gets its read index after its first batch: {batches:?}"
+    );
     projector
         .wait_until("reports its position", |status| {
             status.generation == 1 && status.position == head && status.failure.is_none()
@@ -505,6 +579,37 @@ async fn every_event_of_the_feed_is_applied_once_in_position_order() {
     projector::migrate(&world.database.store_settings())
         .await
         .expect("migrating again is harmless");
+    projector.stop().await.expect("the projector stops cleanly");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_started_on_a_backlog_gets_its_read_indexes_once_caught_up() {
+    let world = World::new().await;
+    world.append(2400, 8).await;
+    let head = world.head().await;
+    world.wait_for_stream(head).await;
+    let projector = world.projector(Tally::of(Feed::Everything)).await;
+    world.wait_for(head).await;
+    world.append(40, 8).await;
+    let head = world.head().await;
+    world.wait_for(head).await;
+
+    assert_eq!(
+        world.applied("tally_g1").await,
+        world.expected(Feed::Everything).await
+    );
+    let batches = world.batches("tally_g1").await;
+    assert_eq!(
+        batches.first(),
+        Some(&(1, false)),
+        "the backlog is applied without the read index: {batches:?}"
+    );
+    assert!(
+        batches.last().is_some_and(|(_, indexed)| *indexed),
+        "the read index exists once caught up: {batches:?}"
+    );
+    assert!(world.indexed(1).await, "the registry records it");
     projector.stop().await.expect("the projector stops cleanly");
     world.stop().await;
 }
@@ -745,6 +850,12 @@ async fn a_rebuild_builds_beside_the_live_generation_then_swaps_it_in() {
         .map(|row| (row.0, row.1))
         .collect();
     assert_eq!(states, [(1, "retired".to_owned()), (2, "live".to_owned())]);
+    let batches = world.batches("tally_g2").await;
+    assert_eq!(batches.first(), Some(&(1, false)), "{batches:?}");
+    assert!(
+        batches.last().is_some_and(|(_, indexed)| *indexed) && world.indexed(2).await,
+        "the rebuild is swapped in with its read index: {batches:?}"
+    );
     assert!(
         !world.schema_exists("tally_g1").await,
         "g1's schema is dropped"

@@ -42,15 +42,6 @@ CREATE TABLE {deals} (
     -- How many stays in a stage it has had; the last is current while it is open.
     stays               integer     NOT NULL CHECK (stays > 0)
 );
-CREATE INDEX deals_open_by_stage ON {deals} (pipeline_id, stage, currency, stage_entered_at)
-    INCLUDE (owner_id, team) WHERE status = 'open';
-CREATE INDEX deals_open_by_touch ON {deals} (pipeline_id, (coalesce(last_activity_at, opened_at)))
-    INCLUDE (stage, currency, owner_id, team) WHERE status = 'open';
-CREATE INDEX deals_open_by_close ON {deals} (pipeline_id, expected_close_on)
-    WHERE status = 'open';
-CREATE INDEX deals_closed_by_pipeline ON {deals} (pipeline_id, closed_at)
-    WHERE status <> 'open';
-CREATE INDEX deals_won_by_time ON {deals} (closed_at) WHERE status = 'won';
 CREATE TABLE {stays} (
     deal_id     uuid        NOT NULL,
     -- The stay's number among the deal's stays, from 1.
@@ -64,8 +55,6 @@ CREATE TABLE {stays} (
     closed_as   text        CHECK (closed_as IN ('won', 'lost')),
     PRIMARY KEY (deal_id, seq)
 );
-CREATE INDEX stage_stays_entered ON {stays} (pipeline_id, entered_at);
-CREATE INDEX stage_stays_left ON {stays} (pipeline_id, left_at) WHERE left_at IS NOT NULL;
 CREATE TABLE {leads} (
     id              uuid        PRIMARY KEY,
     version         bigint      NOT NULL CHECK (version > 0),
@@ -81,8 +70,6 @@ CREATE TABLE {leads} (
     contact_id      uuid,
     deal_id         uuid
 );
-CREATE INDEX leads_captured ON {leads} (captured_at);
-CREATE INDEX leads_by_deal ON {leads} (deal_id) WHERE deal_id IS NOT NULL;
 -- The open deals summed per group (crate::totals): the pipeline report reads these rows.
 CREATE TABLE {totals} (
     pipeline_id             uuid    NOT NULL,
@@ -106,6 +93,29 @@ CREATE TABLE {activities} (
     id      uuid    PRIMARY KEY,
     deal_id uuid    NOT NULL
 );
+"
+    )
+}
+
+/// The indexes the reports read through, made once the generation has caught up.
+pub(crate) fn create_indexes(schema: &str) -> String {
+    let deals = qualified(schema, "deals");
+    let stays = qualified(schema, "stage_stays");
+    let leads = qualified(schema, "leads");
+    format!(
+        "CREATE INDEX deals_open_by_stage ON {deals} (pipeline_id, stage, currency, stage_entered_at)
+    INCLUDE (owner_id, team) WHERE status = 'open';
+CREATE INDEX deals_open_by_touch ON {deals} (pipeline_id, (coalesce(last_activity_at, opened_at)))
+    INCLUDE (stage, currency, owner_id, team) WHERE status = 'open';
+CREATE INDEX deals_open_by_close ON {deals} (pipeline_id, expected_close_on)
+    WHERE status = 'open';
+CREATE INDEX deals_closed_by_pipeline ON {deals} (pipeline_id, closed_at)
+    WHERE status <> 'open';
+CREATE INDEX deals_won_by_time ON {deals} (closed_at) WHERE status = 'won';
+CREATE INDEX stage_stays_entered ON {stays} (pipeline_id, entered_at);
+CREATE INDEX stage_stays_left ON {stays} (pipeline_id, left_at) WHERE left_at IS NOT NULL;
+CREATE INDEX leads_captured ON {leads} (captured_at);
+CREATE INDEX leads_by_deal ON {leads} (deal_id) WHERE deal_id IS NOT NULL;
 "
     )
 }

@@ -34,6 +34,10 @@ impl Projection for Records {
         tables::create_tables(schema)
     }
 
+    fn create_indexes(&self, schema: &str) -> String {
+        tables::create_indexes(schema)
+    }
+
     async fn apply(
         &self,
         transaction: &deadpool_postgres::Transaction<'_>,

@@ -19,7 +19,6 @@ pub(crate) fn create_tables(schema: &str) -> String {
 
 fn create_table(schema: &str, collection: Collection) -> String {
     let table = qualified_table(schema, collection);
-    let name = collection.as_str();
     let deal_columns = if collection == Collection::Deals {
         ",
     pipeline_id uuid GENERATED ALWAYS AS ((body ->> 'pipeline_id')::uuid) STORED,
@@ -27,15 +26,6 @@ fn create_table(schema: &str, collection: Collection) -> String {
     status      text GENERATED ALWAYS AS (body ->> 'status') STORED"
     } else {
         ""
-    };
-    let deal_indexes = if collection == Collection::Deals {
-        format!(
-            "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
-             WHERE status = 'open';\n\
-             CREATE INDEX {name}_by_pipeline ON {table} (pipeline_id, stage, status);\n"
-        )
-    } else {
-        String::new()
     };
     format!(
         "CREATE TABLE {table} (
@@ -56,7 +46,33 @@ fn create_table(schema: &str, collection: Collection) -> String {
     -- Names, e-mail addresses and domains, for q (configuration simple: no stemming).
     search      tsvector    NOT NULL{deal_columns}
 );
-CREATE INDEX {name}_by_owner ON {table} (owner_id, id);
+"
+    )
+}
+
+/// The indexes every list reads through, made once the generation has caught up.
+pub(crate) fn create_indexes(schema: &str) -> String {
+    let mut ddl = String::new();
+    for collection in Collection::ALL {
+        ddl.push_str(&create_collection_indexes(schema, collection));
+    }
+    ddl
+}
+
+fn create_collection_indexes(schema: &str, collection: Collection) -> String {
+    let table = qualified_table(schema, collection);
+    let name = collection.as_str();
+    let deal_indexes = if collection == Collection::Deals {
+        format!(
+            "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
+             WHERE status = 'open';\n\
+             CREATE INDEX {name}_by_pipeline ON {table} (pipeline_id, stage, status);\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "CREATE INDEX {name}_by_owner ON {table} (owner_id, id);
 CREATE INDEX {name}_by_team ON {table} (team, id);
 CREATE INDEX {name}_by_company ON {table} (company_id, id);
 CREATE INDEX {name}_by_tag ON {table} USING gin (tags);

@@ -58,9 +58,6 @@ pub(crate) fn create_tables(schema: &str) -> String {
     won_minor        jsonb       NOT NULL,
     PRIMARY KEY (kind, id)
 );
-CREATE INDEX customers_by_owner ON {customers} (owner_id);
-CREATE INDEX customers_by_team ON {customers} (team);
-CREATE INDEX customers_by_company ON {customers} (company_id);
 CREATE TABLE {touchpoints} (
     kind         text        NOT NULL,
     customer_id  uuid        NOT NULL,
@@ -98,8 +95,6 @@ CREATE TABLE {cases} (
     position    bigint      NOT NULL,
     event_type  text        NOT NULL
 );
-CREATE INDEX cases_by_contact ON {cases} (contact_id);
-CREATE INDEX cases_by_company ON {cases} (company_id);
 CREATE TABLE {scheduled} (
     id           uuid        PRIMARY KEY,
     component    text        NOT NULL,
@@ -117,7 +112,6 @@ CREATE TABLE {monthly} (
     cases_opened      bigint NOT NULL,
     PRIMARY KEY (kind, customer_id, month)
 );
-CREATE INDEX monthly_by_month ON {monthly} (month, kind);
 ",
         customers = table("customers"),
         touchpoints = table("touchpoints"),
@@ -126,6 +120,23 @@ CREATE INDEX monthly_by_month ON {monthly} (month, kind);
         cases = table("cases"),
         scheduled = table("scheduled"),
         monthly = table("monthly"),
+    )
+}
+
+/// The indexes the rankings and a customer's cases are read through, made once the generation
+/// has caught up.
+pub(crate) fn create_indexes(schema: &str) -> String {
+    format!(
+        "CREATE INDEX customers_by_owner ON {customers} (owner_id);
+CREATE INDEX customers_by_team ON {customers} (team);
+CREATE INDEX customers_by_company ON {customers} (company_id);
+CREATE INDEX cases_by_contact ON {cases} (contact_id);
+CREATE INDEX cases_by_company ON {cases} (company_id);
+CREATE INDEX monthly_by_month ON {monthly} (month, kind);
+",
+        customers = qualified(schema, "customers"),
+        cases = qualified(schema, "cases"),
+        monthly = qualified(schema, "monthly"),
     )
 }
 
