@@ -1,7 +1,8 @@
 //! The batch's three statements: load the states of every record it touches (one query), insert
 //! its entries (one multi-row insert) and write back the states it changed (one multi-row
 //! upsert). The rows travel as parallel arrays unnested by PostgreSQL, so a batch of a thousand
-//! events costs three round trips.
+//! events costs three round trips. The JSON columns are `json`, kept as sent: nothing queries
+//! inside them, and PostgreSQL only checks such text rather than taking it apart into `jsonb`.
 
 use std::collections::HashMap;
 
@@ -96,7 +97,7 @@ pub(crate) async fn insert_entries(
     let clients = column(|e| e.client.clone());
     let reasons = column(|e| e.reason.clone());
     let changes: Vec<&Value> = entries.iter().map(|e| &e.changes).collect();
-    let subjects: Vec<Value> = entries.iter().map(|e| ids_json(&e.subjects)).collect();
+    let subjects = Slices::of(entries.iter().map(|e| e.subjects.as_slice()));
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {} (position, ordinal, occurred_at, recorded_at, actor, actor_id, kind, \
@@ -105,15 +106,14 @@ pub(crate) async fn insert_entries(
              SELECT r.position, r.ordinal, r.occurred_at, r.recorded_at, r.actor, r.actor_id, \
                  r.kind, r.collection, r.record_id, r.event_type, r.outcome, r.role, r.route, \
                  r.purpose, r.request_id, r.client, r.reason, r.changes, \
-                 ARRAY(SELECT i.id::uuid FROM jsonb_array_elements_text(r.subjects) \
-                     WITH ORDINALITY AS i(id, n) ORDER BY i.n) \
+                 ($21::uuid[])[r.subjects_from:r.subjects_to] \
              FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::timestamptz[], \
                  $5::text[], $6::uuid[], $7::text[], $8::text[], $9::uuid[], $10::text[], \
                  $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
-                 $17::text[], $18::jsonb[], $19::jsonb[]) \
+                 $17::text[], $18::json[], $19::integer[], $20::integer[]) \
                  AS r(position, ordinal, occurred_at, recorded_at, actor, actor_id, kind, \
                  collection, record_id, event_type, outcome, role, route, purpose, request_id, \
-                 client, reason, changes, subjects)",
+                 client, reason, changes, subjects_from, subjects_to)",
             qualified(schema, "entries")
         ))
         .await?;
@@ -139,7 +139,9 @@ pub(crate) async fn insert_entries(
                 &clients,
                 &reasons,
                 &changes,
-                &subjects,
+                &subjects.from,
+                &subjects.to,
+                &subjects.ids,
             ],
         )
         .await?;
@@ -167,19 +169,15 @@ pub(crate) async fn upsert_states(
         .map(|(_, row)| to_sql(row.position))
         .collect();
     let bodies: Vec<&Value> = written.iter().map(|(_, row)| &row.body).collect();
-    let links: Vec<Value> = written
-        .iter()
-        .map(|(_, row)| ids_json(&row.links))
-        .collect();
+    let links = Slices::of(written.iter().map(|(_, row)| row.links.as_slice()));
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {} (stream_type, id, collection, version, position, body, links) \
              SELECT r.stream_type, r.id, r.collection, r.version, r.position, r.body, \
-                 ARRAY(SELECT i.id::uuid FROM jsonb_array_elements_text(r.links) \
-                     WITH ORDINALITY AS i(id, n) ORDER BY i.n) \
+                 ($9::uuid[])[r.links_from:r.links_to] \
              FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], \
-                 $6::jsonb[], $7::jsonb[]) \
-                 AS r(stream_type, id, collection, version, position, body, links) \
+                 $6::json[], $7::integer[], $8::integer[]) \
+                 AS r(stream_type, id, collection, version, position, body, links_from, links_to) \
              ON CONFLICT (stream_type, id) DO UPDATE SET collection = excluded.collection, \
                  version = excluded.version, position = excluded.position, \
                  body = excluded.body, links = excluded.links",
@@ -196,16 +194,42 @@ pub(crate) async fn upsert_states(
                 &versions,
                 &positions,
                 &bodies,
-                &links,
+                &links.from,
+                &links.to,
+                &links.ids,
             ],
         )
         .await?;
     Ok(())
 }
 
-/// A list of ids as one JSON array: PostgreSQL cannot unnest an array of arrays row by row.
-fn ids_json(ids: &[Uuid]) -> Value {
-    Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())
+/// One list of ids per row, sent as one array of them all and each row's bounds in it (`ids[from:to]`,
+/// 1-based, inclusive): PostgreSQL cannot unnest an array of arrays row by row.
+struct Slices {
+    ids: Vec<Uuid>,
+    from: Vec<i32>,
+    to: Vec<i32>,
+}
+
+impl Slices {
+    fn of<'a>(lists: impl ExactSizeIterator<Item = &'a [Uuid]>) -> Slices {
+        let mut slices = Slices {
+            ids: Vec::new(),
+            from: Vec::with_capacity(lists.len()),
+            to: Vec::with_capacity(lists.len()),
+        };
+        for list in lists {
+            slices.from.push(bound(slices.ids.len() + 1));
+            slices.ids.extend_from_slice(list);
+            slices.to.push(bound(slices.ids.len()));
+        }
+        slices
+    }
+}
+
+/// A batch holds at most a few thousand rows of a few ids each.
+fn bound(index: usize) -> i32 {
+    i32::try_from(index).unwrap_or(i32::MAX)
 }
 
 fn to_sql(number: u64) -> i64 {

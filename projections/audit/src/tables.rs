@@ -41,7 +41,7 @@ pub(crate) fn create_tables(schema: &str) -> String {
     client       text,
     reason       text,
     -- For a change, [{{\"field\", \"old\", \"new\"}}] (token fields redacted); [] for an access.
-    changes      jsonb       NOT NULL,
+    changes      json        NOT NULL,
     -- The record, and the contacts and companies it was linked to before or after.
     subjects     uuid[]      NOT NULL,
     PRIMARY KEY (position, ordinal)
@@ -54,7 +54,7 @@ CREATE TABLE {states} (
     version      bigint      NOT NULL CHECK (version > 0),
     position     bigint      NOT NULL CHECK (position > 0),
     -- The domain's state as JSON, token fields redacted.
-    body         jsonb       NOT NULL,
+    body         json        NOT NULL,
     -- The record's id, then the contacts and companies it links to now.
     links        uuid[]      NOT NULL,
     PRIMARY KEY (stream_type, id)
