@@ -162,7 +162,7 @@ impl From<deadpool_postgres::PoolError> for QueryFault {
 
 /// A failure that says nothing about the statement: the server or the connection went away,
 /// or a transaction lost a race it may win next time.
-fn postgres_transient(error: &tokio_postgres::Error) -> bool {
+pub(crate) fn postgres_transient(error: &tokio_postgres::Error) -> bool {
     if let Some(db) = error.as_db_error() {
         let code = db.code().code();
         return ["08", "53", "57P", "58"]

@@ -24,6 +24,7 @@ mod rebuild;
 mod registry;
 mod retire;
 mod session;
+mod slices;
 mod status;
 
 pub use db::{MIGRATION_TABLE, connect, migrate};
@@ -33,4 +34,5 @@ pub use projection::{Feed, Projection, qualified};
 pub use projector::Projector;
 pub use reader::{LiveProjection, ProjectionReader};
 pub use rebuild::{RebuildReport, rebuild};
+pub use slices::Slices;
 pub use status::ProjectorStatus;

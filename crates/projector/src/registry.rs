@@ -271,13 +271,7 @@ async fn create<P: Projection>(
     transaction
         .batch_execute(&projection.create_tables(&schema))
         .await
-        .map_err(|error| ProjectorError::Projection {
-            projection: name,
-            message: format!(
-                "creating the tables of {schema} failed: {}",
-                crate::error::describe_postgres(&error)
-            ),
-        })?;
+        .map_err(|error| ddl_failed(name, &format!("creating the tables of {schema}"), error))?;
     transaction
         .execute(
             "INSERT INTO projection_generations \
@@ -319,13 +313,12 @@ pub(crate) async fn create_indexes<P: Projection>(
     transaction
         .batch_execute(&projection.create_indexes(&generation.schema))
         .await
-        .map_err(|error| ProjectorError::Projection {
-            projection: name,
-            message: format!(
-                "creating the indexes of {} failed: {}",
-                generation.schema,
-                crate::error::describe_postgres(&error)
-            ),
+        .map_err(|error| {
+            ddl_failed(
+                name,
+                &format!("creating the indexes of {}", generation.schema),
+                error,
+            )
         })?;
     transaction
         .execute(
@@ -509,6 +502,22 @@ pub(crate) async fn drop_schema(
         .execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), &[])
         .await?;
     Ok(())
+}
+
+/// A projection's DDL that the server refused is the projection's fault and stops it; the
+/// server going away meanwhile is only waited out.
+fn ddl_failed(
+    projection: &'static str,
+    what: &str,
+    error: tokio_postgres::Error,
+) -> ProjectorError {
+    if crate::error::postgres_transient(&error) {
+        return error.into();
+    }
+    ProjectorError::Projection {
+        projection,
+        message: format!("{what} failed: {}", crate::error::describe_postgres(&error)),
+    }
 }
 
 fn to_column(generation: u32) -> i32 {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
-use projector::ProjectionError;
+use projector::{ProjectionError, Slices};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -141,7 +141,7 @@ pub(crate) async fn insert_entries(
                 &changes,
                 &subjects.from,
                 &subjects.to,
-                &subjects.ids,
+                &subjects.items,
             ],
         )
         .await?;
@@ -196,40 +196,11 @@ pub(crate) async fn upsert_states(
                 &bodies,
                 &links.from,
                 &links.to,
-                &links.ids,
+                &links.items,
             ],
         )
         .await?;
     Ok(())
-}
-
-/// One list of ids per row, sent as one array of them all and each row's bounds in it (`ids[from:to]`,
-/// 1-based, inclusive): PostgreSQL cannot unnest an array of arrays row by row.
-struct Slices {
-    ids: Vec<Uuid>,
-    from: Vec<i32>,
-    to: Vec<i32>,
-}
-
-impl Slices {
-    fn of<'a>(lists: impl ExactSizeIterator<Item = &'a [Uuid]>) -> Slices {
-        let mut slices = Slices {
-            ids: Vec::new(),
-            from: Vec::with_capacity(lists.len()),
-            to: Vec::with_capacity(lists.len()),
-        };
-        for list in lists {
-            slices.from.push(bound(slices.ids.len() + 1));
-            slices.ids.extend_from_slice(list);
-            slices.to.push(bound(slices.ids.len()));
-        }
-        slices
-    }
-}
-
-/// A batch holds at most a few thousand rows of a few ids each.
-fn bound(index: usize) -> i32 {
-    i32::try_from(index).unwrap_or(i32::MAX)
 }
 
 fn to_sql(number: u64) -> i64 {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
-use projector::ProjectionError;
+use projector::{ProjectionError, Slices};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -138,7 +138,7 @@ async fn upsert<A: Held>(
     let mut owners = Vec::with_capacity(rows.len());
     let mut teams = Vec::with_capacity(rows.len());
     let mut companies = Vec::with_capacity(rows.len());
-    let mut tags = Vec::with_capacity(rows.len());
+    let mut tags: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     let mut searches = Vec::with_capacity(rows.len());
     for (id, row) in rows {
         let Some(record) = &row.record else {
@@ -163,20 +163,22 @@ async fn upsert<A: Held>(
         owners.push(index.owner_id);
         teams.push(index.team);
         companies.push(index.company_id);
-        tags.push(Value::from(index.tags));
+        tags.push(index.tags);
         searches.push(index.search);
     }
+    let tags = Slices::of(tags.iter().map(Vec::as_slice));
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {table} \
                  (id, version, position, body, created_by, owner_id, team, company_id, tags, search) \
              SELECT r.id, r.version, r.position, r.body, r.created_by, r.owner_id, r.team, \
-                    r.company_id, ARRAY(SELECT jsonb_array_elements_text(r.tags)), \
+                    r.company_id, ($11::text[])[r.tags_from:r.tags_to], \
                     to_tsvector('simple', r.search) \
              FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::jsonb[], $5::uuid[], \
-                         $6::uuid[], $7::text[], $8::uuid[], $9::jsonb[], $10::text[]) \
+                         $6::uuid[], $7::text[], $8::uuid[], $9::integer[], $10::integer[], \
+                         $12::text[]) \
                  AS r(id, version, position, body, created_by, owner_id, team, company_id, \
-                      tags, search) \
+                      tags_from, tags_to, search) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  position = excluded.position, body = excluded.body, \
                  created_by = excluded.created_by, owner_id = excluded.owner_id, \
@@ -196,7 +198,9 @@ async fn upsert<A: Held>(
                 &owners,
                 &teams,
                 &companies,
-                &tags,
+                &tags.from,
+                &tags.to,
+                &tags.items,
                 &searches,
             ],
         )

@@ -170,7 +170,7 @@ pub(crate) async fn insert_events(
                  occurred_at, recorded_at, actor, actor_id, summary, data) \
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::text[], $5::text[], \
                  $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::uuid[], \
-                 $11::text[], $12::jsonb[])",
+                 $11::text[], $12::json[])",
             qualified(schema, "events")
         ))
         .await?;

@@ -33,8 +33,8 @@ pub(crate) fn create_tables(schema: &str) -> String {
     actor         text        NOT NULL,
     actor_id      uuid,
     summary       text        NOT NULL,
-    -- The event's payload as stored.
-    data          jsonb       NOT NULL
+    -- The event's payload as stored (json: read back whole, never queried inside).
+    data          json        NOT NULL
 );
 CREATE TABLE {entries} (
     -- Whose timeline: `contact` or `company`, and its id.
