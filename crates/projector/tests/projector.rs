@@ -926,20 +926,7 @@ async fn a_database_crash_that_loses_acknowledged_batches_loses_and_doubles_noth
     let world = World::on_server(&server.admin_url()).await;
     world.append(4000, 8).await;
     let head = world.head().await;
-    let stream = world.jetstream().await.get_stream(&world.nats.stream).await;
-    let mut stream = stream.expect("the relay made the stream");
-    let deadline = Instant::now() + WAIT;
-    while stream
-        .info()
-        .await
-        .expect("the stream answers")
-        .state
-        .last_sequence
-        < head
-    {
-        assert!(Instant::now() < deadline, "the relay publishes the log");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    world.wait_for_stream(head).await;
     let projector = world.projector(Tally::of(Feed::Everything)).await;
     world.wait_for(head).await;
     server.kill();
