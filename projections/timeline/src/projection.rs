@@ -29,6 +29,10 @@ impl Projection for Timeline {
         tables::create_tables(schema)
     }
 
+    fn create_indexes(&self, schema: &str) -> String {
+        tables::create_indexes(schema)
+    }
+
     async fn apply(
         &self,
         transaction: &deadpool_postgres::Transaction<'_>,

@@ -6,7 +6,9 @@
 //! A timeline is read newest first through the entries' key (`customer_kind, customer_id,
 //! position, ordinal`) scanned backwards, each entry joined to its event by position, so a page
 //! costs the same with a million entries. An event's payload is written once however many
-//! timelines it is on, which keeps the catch-up's writes small.
+//! timelines it is on, which keeps the catch-up's writes small. Nothing but the reads needs that
+//! key, and entries land all over it (a customer's next event joins its old ones), so it is made
+//! once the generation has caught up, not kept up row by row through the backlog.
 
 use crate::collection::qualified;
 
@@ -42,8 +44,7 @@ CREATE TABLE {entries} (
     customer_id   uuid    NOT NULL,
     -- The event, and the customer's place among those it is on.
     position      bigint  NOT NULL,
-    ordinal       integer NOT NULL CHECK (ordinal >= 0),
-    PRIMARY KEY (customer_kind, customer_id, position, ordinal)
+    ordinal       integer NOT NULL CHECK (ordinal >= 0)
 );
 CREATE TABLE {links} (
     id          uuid   PRIMARY KEY,
@@ -56,5 +57,13 @@ CREATE TABLE {links} (
     position    bigint NOT NULL CHECK (position > 0)
 );
 "
+    )
+}
+
+/// The entries' key, made once the generation has caught up.
+pub(crate) fn create_indexes(schema: &str) -> String {
+    format!(
+        "ALTER TABLE {} ADD PRIMARY KEY (customer_kind, customer_id, position, ordinal);",
+        qualified(schema, "entries")
     )
 }
