@@ -69,8 +69,8 @@ impl Generation {
     }
 }
 
-const COLUMNS: &str = "generation, schema_name, state, position, watermark, failed_position, failure, tables_digest, \
-     indexed";
+const COLUMNS: &str = "generation, schema_name, state, position, watermark, failed_position, \
+     failure, tables_digest, indexed";
 
 fn from_row(row: &tokio_postgres::Row) -> Result<Generation, ProjectorError> {
     let generation: i32 = row.try_get(0)?;

@@ -3,7 +3,7 @@
 //! items travel as ONE array, with each row's bounds in it, and the statement takes the row's
 //! slice: `($n::uuid[])[r.from:r.to]` (1-based, inclusive; an empty list is `[k+1:k]`).
 
-/// Every row's items in one array, and each row's bounds in it.
+/// Every row's items in one array, and each row's bounds in it; collected from one list per row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slices<T> {
     pub items: Vec<T>,
@@ -11,21 +11,30 @@ pub struct Slices<T> {
     pub to: Vec<i32>,
 }
 
-impl<T: Clone> Slices<T> {
-    /// One slice per list, in order.
-    pub fn of<'a>(lists: impl ExactSizeIterator<Item = &'a [T]>) -> Slices<T>
-    where
-        T: 'a,
-    {
-        let mut slices = Slices {
+impl<T> Slices<T> {
+    /// Adds the next row's list.
+    pub fn push(&mut self, list: impl IntoIterator<Item = T>) {
+        self.from.push(bound(self.items.len() + 1));
+        self.items.extend(list);
+        self.to.push(bound(self.items.len()));
+    }
+}
+
+impl<T> Default for Slices<T> {
+    fn default() -> Self {
+        Slices {
             items: Vec::new(),
-            from: Vec::with_capacity(lists.len()),
-            to: Vec::with_capacity(lists.len()),
-        };
+            from: Vec::new(),
+            to: Vec::new(),
+        }
+    }
+}
+
+impl<T, L: IntoIterator<Item = T>> FromIterator<L> for Slices<T> {
+    fn from_iter<I: IntoIterator<Item = L>>(lists: I) -> Self {
+        let mut slices = Slices::default();
         for list in lists {
-            slices.from.push(bound(slices.items.len() + 1));
-            slices.items.extend_from_slice(list);
-            slices.to.push(bound(slices.items.len()));
+            slices.push(list);
         }
         slices
     }
@@ -43,7 +52,7 @@ mod tests {
     #[test]
     fn each_row_gets_its_bounds_and_an_empty_list_an_empty_range() {
         let lists: [&[u8]; 4] = [&[1, 2], &[], &[3], &[]];
-        let slices = Slices::of(lists.into_iter());
+        let slices: Slices<u8> = lists.iter().map(|list| list.iter().copied()).collect();
         assert_eq!(slices.items, [1, 2, 3]);
         assert_eq!(slices.from, [1, 3, 3, 4]);
         assert_eq!(slices.to, [2, 2, 3, 3]);

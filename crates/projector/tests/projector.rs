@@ -29,8 +29,8 @@ const NAME: &str = "tally";
 
 /// Records each applied event's position (once: a primary key), stream type and category, in
 /// the order applied; counts events per stream type; notes for each batch whether its read
-/// index existed then. Refuses events whose payload says
-/// `"poison": true` unless told to accept them, and can be held at a gate before applying.
+/// index existed then. Refuses events whose payload says `"poison": true` unless told to accept
+/// them, and can be held at a gate before applying.
 #[derive(Clone)]
 struct Tally {
     feed: Feed,

@@ -97,7 +97,7 @@ pub(crate) async fn insert_entries(
     let clients = column(|e| e.client.clone());
     let reasons = column(|e| e.reason.clone());
     let changes: Vec<&Value> = entries.iter().map(|e| &e.changes).collect();
-    let subjects = Slices::of(entries.iter().map(|e| e.subjects.as_slice()));
+    let subjects: Slices<Uuid> = entries.iter().map(|e| e.subjects.iter().copied()).collect();
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {} (position, ordinal, occurred_at, recorded_at, actor, actor_id, kind, \
@@ -169,7 +169,10 @@ pub(crate) async fn upsert_states(
         .map(|(_, row)| to_sql(row.position))
         .collect();
     let bodies: Vec<&Value> = written.iter().map(|(_, row)| &row.body).collect();
-    let links = Slices::of(written.iter().map(|(_, row)| row.links.as_slice()));
+    let links: Slices<Uuid> = written
+        .iter()
+        .map(|(_, row)| row.links.iter().copied())
+        .collect();
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {} (stream_type, id, collection, version, position, body, links) \

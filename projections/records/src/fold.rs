@@ -138,7 +138,7 @@ async fn upsert<A: Held>(
     let mut owners = Vec::with_capacity(rows.len());
     let mut teams = Vec::with_capacity(rows.len());
     let mut companies = Vec::with_capacity(rows.len());
-    let mut tags: Vec<Vec<String>> = Vec::with_capacity(rows.len());
+    let mut tags = Slices::default();
     let mut searches = Vec::with_capacity(rows.len());
     for (id, row) in rows {
         let Some(record) = &row.record else {
@@ -166,7 +166,6 @@ async fn upsert<A: Held>(
         tags.push(index.tags);
         searches.push(index.search);
     }
-    let tags = Slices::of(tags.iter().map(Vec::as_slice));
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {table} \

@@ -14,11 +14,10 @@ use crate::collection::qualified_table;
 
 /// The DDL of every table of the generation in `schema`.
 pub(crate) fn create_tables(schema: &str) -> String {
-    let mut ddl = String::new();
-    for collection in Collection::ALL {
-        ddl.push_str(&create_table(schema, collection));
-    }
-    ddl
+    Collection::ALL
+        .into_iter()
+        .map(|collection| create_table(schema, collection))
+        .collect()
 }
 
 fn create_table(schema: &str, collection: Collection) -> String {
@@ -56,11 +55,10 @@ fn create_table(schema: &str, collection: Collection) -> String {
 
 /// The indexes every list reads through, made once the generation has caught up.
 pub(crate) fn create_indexes(schema: &str) -> String {
-    let mut ddl = String::new();
-    for collection in Collection::ALL {
-        ddl.push_str(&create_collection_indexes(schema, collection));
-    }
-    ddl
+    Collection::ALL
+        .into_iter()
+        .map(|collection| create_collection_indexes(schema, collection))
+        .collect()
 }
 
 fn create_collection_indexes(schema: &str, collection: Collection) -> String {
