@@ -35,6 +35,7 @@ struct Options {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
+    crm_benches::log_from_env();
     let database = TestDatabase::new().await;
     let owner = database.owner_client().await;
     let settings = database.store_settings();

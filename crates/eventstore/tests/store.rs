@@ -312,6 +312,76 @@ async fn record_accesses_share_the_log_without_moving_versions() {
     assert_eq!(reader.head().await.expect("head").position, 3);
 }
 
+/// Each appender chains its next batch onto the head its own last one left and remembers the
+/// versions it wrote; an appender of another process moves both behind its back. Every kind of
+/// request must still be judged on the log as it is: a stale expectation conflicts, `Any` and a
+/// new stream land after the other's events, and the chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appender_whose_head_and_versions_another_process_moved_judges_on_the_log() {
+    let database = TestDatabase::new().await;
+    let (mine, _) = start(&database).await;
+    let (theirs, _) = start(&database).await;
+    let deal = StreamRef::new("deal", Uuid::now_v7());
+    let version = |appended: &eventstore::Appended| appended.streams[0].version;
+
+    let created = mine
+        .append(append_to(&deal, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("created");
+    assert_eq!(version(&created), Some(1));
+    theirs
+        .append(append_to(&deal, ExpectedVersion::Exactly(1), 1))
+        .await
+        .expect("the other process appends");
+
+    let stale = mine
+        .append(append_to(&deal, ExpectedVersion::Exactly(1), 1))
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::Conflict {
+                actual: Some(2),
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let any = mine
+        .append(append_to(&deal, ExpectedVersion::Any, 1))
+        .await
+        .expect("appended after the other's event");
+    assert_eq!((any.first_position, version(&any)), (3, Some(3)));
+
+    theirs
+        .append(append_to(&deal, ExpectedVersion::Exactly(3), 2))
+        .await
+        .expect("the other process appends again");
+    let elsewhere = StreamRef::new("contact", Uuid::now_v7());
+    let new_stream = mine
+        .append(append_to(&elsewhere, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("a new stream after the other's events");
+    assert_eq!(new_stream.first_position, 6);
+    let any = mine
+        .append(append_to(&deal, ExpectedVersion::Any, 1))
+        .await
+        .expect("appended after the other's events");
+    assert_eq!((any.first_position, version(&any)), (7, Some(6)));
+    let current = mine
+        .append(append_to(&deal, ExpectedVersion::Exactly(6), 1))
+        .await
+        .expect("its own last version is current again");
+    assert_eq!(version(&current), Some(7));
+
+    assert_gapless(&log(&database).await, 8);
+    let mut client = database.owner_client().await;
+    let verification = eventstore::verify(&mut client, VerifyFrom::Genesis)
+        .await
+        .expect("verifies");
+    assert!(verification.is_ok(), "{verification:?}");
+}
+
 /// When `CRM_TEST_APPEND_INTO` names a database, this test is one worker of
 /// `appends_from_two_processes_share_one_gapless_log` and appends its share there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
