@@ -374,7 +374,30 @@ async fn an_appender_whose_head_and_versions_another_process_moved_judges_on_the
         .expect("its own last version is current again");
     assert_eq!(version(&current), Some(7));
 
-    assert_gapless(&log(&database).await, 8);
+    let theirs_alone = StreamRef::new("company", Uuid::now_v7());
+    theirs
+        .append(append_to(&theirs_alone, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("the other process creates a stream");
+    // Behind the other's append, so this one learns the head again; the stream stays unknown.
+    mine.append(append_to(&elsewhere, ExpectedVersion::Exactly(1), 1))
+        .await
+        .expect("appended");
+    let again = mine
+        .append(append_to(&theirs_alone, ExpectedVersion::NoStream, 1))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Conflict {
+                actual: Some(1),
+                ..
+            })
+        ),
+        "a stream another process created cannot be created again: {again:?}"
+    );
+
+    assert_gapless(&log(&database).await, 10);
     let mut client = database.owner_client().await;
     let verification = eventstore::verify(&mut client, VerifyFrom::Genesis)
         .await

@@ -22,7 +22,7 @@ use super::Checked;
 use super::plan::{EventRows, Head, KeyRows, Outcome, Plan, RecordedKeys, plan};
 use super::sequencer::Sequencer;
 use crate::error::StoreError;
-use crate::model::{Appended, Category, StreamRef};
+use crate::model::{Appended, Category, ExpectedVersion, StreamRef};
 use crate::read::{to_hash, to_i64, to_u64};
 
 /// What judging a batch on the tip came to.
@@ -44,8 +44,20 @@ pub(super) async fn judge_on_tip(
     batch: &[Checked],
 ) -> Result<Judged, StoreError> {
     let statements = Statements::prepare(client).await?;
-    let unknown: Vec<&StreamRef> = domain_streams(batch)
-        .filter(|stream| sequencer.version(stream).is_none())
+    // A stream expected not to exist needs no read: "no version" is the lowest bound there is,
+    // and if the stream does exist, writing its first version again is refused.
+    let unknown: Vec<&StreamRef> = batch
+        .iter()
+        .flat_map(|checked| &checked.request.streams)
+        .filter(|stream| {
+            stream.category == Category::Events
+                && !matches!(
+                    stream.expected,
+                    ExpectedVersion::NoStream | ExpectedVersion::Exactly(0)
+                )
+                && sequencer.version(&stream.stream).is_none()
+        })
+        .map(|stream| &stream.stream)
         .collect();
     let (recorded, read) = tokio::try_join!(
         recorded_keys(client, &statements, batch),
