@@ -168,9 +168,11 @@ async fn read_model_queries(
     connections: usize,
     length: Duration,
 ) -> anyhow::Result<f64> {
+    // As many database connections as the API's read pool has, beside the running system's
+    // (one per task would pass the server's connection limit).
     let settings = eventstore::StoreSettings {
         url: database_url.to_owned(),
-        pool_size: connections,
+        pool_size: connections.min(eventstore::StoreSettings::default().pool_size),
         ..eventstore::StoreSettings::default()
     };
     let pool = projector::connect(&settings).await?;
