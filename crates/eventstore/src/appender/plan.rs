@@ -200,7 +200,10 @@ pub(super) fn plan(
 
     let versions = appended_streams
         .into_iter()
-        .filter_map(|stream| versions.get(&stream).map(|v| (stream.clone(), *v)))
+        .filter_map(|stream| {
+            let version = versions.get(&stream).copied();
+            version.map(|version| (stream, version))
+        })
         .collect();
     Ok(Plan {
         outcomes,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
-use deadpool_postgres::{GenericClient, Object};
+use deadpool_postgres::{GenericClient, Object, Pool};
 use tokio_postgres::Statement;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -22,7 +22,7 @@ use super::Checked;
 use super::plan::{EventRows, Head, KeyRows, Outcome, Plan, RecordedKeys, plan};
 use super::sequencer::Sequencer;
 use crate::error::StoreError;
-use crate::model::{Appended, Category, ExpectedVersion, StreamRef};
+use crate::model::{Appended, Category, ExpectedVersion, StreamAppend, StreamRef};
 use crate::read::{to_hash, to_i64, to_u64};
 
 /// What judging a batch on the tip came to.
@@ -37,37 +37,42 @@ pub(super) enum Judged {
 }
 
 /// Judges `batch` on what the sequencer knows, reading only the versions and keys it does not
-/// know, and chains it onto the tip. The caller has checked there is a tip.
+/// know (no connection at all when there are none), and chains it onto the tip.
 pub(super) async fn judge_on_tip(
-    client: &Object,
+    pool: &Pool,
     sequencer: &mut Sequencer,
     batch: &[Checked],
 ) -> Result<Judged, StoreError> {
-    let statements = Statements::prepare(client).await?;
-    // A stream expected not to exist needs no read: "no version" is the lowest bound there is,
-    // and if the stream does exist, writing its first version again is refused.
-    let unknown: Vec<&StreamRef> = batch
-        .iter()
-        .flat_map(|checked| &checked.request.streams)
-        .filter(|stream| {
-            stream.category == Category::Events
-                && !matches!(
-                    stream.expected,
-                    ExpectedVersion::NoStream | ExpectedVersion::Exactly(0)
-                )
-                && sequencer.version(&stream.stream).is_none()
-        })
-        .map(|stream| &stream.stream)
-        .collect();
-    let (recorded, read) = tokio::try_join!(
-        recorded_keys(client, &statements, batch),
-        stream_versions(client, &statements, &unknown),
-    )?;
     let Some(tip) = sequencer.tip() else {
         return Ok(Judged::UnderLock);
     };
-    let versions = domain_streams(batch)
-        .filter_map(|stream| {
+    // A stream expected not to exist needs no read: "no version" is the lowest bound there is,
+    // and if the stream does exist, writing its first version again is refused.
+    let unknown: Vec<&StreamRef> = domain_appends(batch)
+        .filter(|append| {
+            !matches!(
+                append.expected,
+                ExpectedVersion::NoStream | ExpectedVersion::Exactly(0)
+            ) && sequencer.version(&append.stream).is_none()
+        })
+        .map(|append| &append.stream)
+        .collect();
+    let has_keys = batch
+        .iter()
+        .any(|checked| checked.request.idempotency.is_some());
+    let (recorded, read) = if unknown.is_empty() && !has_keys {
+        (HashMap::new(), HashMap::new())
+    } else {
+        let client = pool.get().await?;
+        let statements = Statements::prepare(&client).await?;
+        tokio::try_join!(
+            recorded_keys(&client, &statements, batch),
+            stream_versions(&client, &statements, &unknown),
+        )?
+    };
+    let versions = domain_appends(batch)
+        .filter_map(|append| {
+            let stream = &append.stream;
             let version = sequencer
                 .version(stream)
                 .or_else(|| read.get(stream).copied());
@@ -115,7 +120,7 @@ pub(super) async fn under_lock(
 ) -> Result<Vec<Outcome>, StoreError> {
     let statements = Statements::prepare(client).await?;
     let transaction = client.transaction().await?;
-    let streams: Vec<&StreamRef> = domain_streams(batch).collect();
+    let streams: Vec<&StreamRef> = domain_appends(batch).map(|append| &append.stream).collect();
     // Sent together (one round trip); the server runs them in order, so both lookups see the
     // log as it stands once this transaction holds the head.
     let (head, recorded, versions) = tokio::try_join!(
@@ -124,10 +129,11 @@ pub(super) async fn under_lock(
         stream_versions(&transaction, &statements, &streams),
     )?;
     let mut plan = plan(batch, head, versions, &recorded, now())?;
+    let writes = !plan.writes_nothing();
     let to = plan.to;
     let appended = std::mem::take(&mut plan.versions);
     let (args, outcomes) = AppendArgs::of(plan)?;
-    if !args.events.event_id.is_empty() {
+    if writes {
         transaction
             .execute(&statements.append_batch, &args.params())
             .await?;
@@ -141,12 +147,12 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     super::truncate_to_micros(chrono::Utc::now())
 }
 
-fn domain_streams(batch: &[Checked]) -> impl Iterator<Item = &StreamRef> {
+/// The batch's appends of domain events (record accesses have no versions).
+fn domain_appends(batch: &[Checked]) -> impl Iterator<Item = &StreamAppend> {
     batch
         .iter()
         .flat_map(|checked| &checked.request.streams)
-        .filter(|stream| stream.category == Category::Events)
-        .map(|stream| &stream.stream)
+        .filter(|append| append.category == Category::Events)
 }
 
 /// Every statement of the write path, prepared once per connection (cached by the pool), so

@@ -160,14 +160,7 @@ impl Writer {
             in_flight = self.in_flight.len(),
             "batch"
         );
-        if self.sequencer.tip().is_none() {
-            self.under_lock.push_back(batch);
-            return;
-        }
-        let judged = match self.pool.get().await {
-            Ok(client) => write::judge_on_tip(&client, &mut self.sequencer, &batch.requests).await,
-            Err(error) => Err(error.into()),
-        };
+        let judged = write::judge_on_tip(&self.pool, &mut self.sequencer, &batch.requests).await;
         match judged {
             Ok(Judged::UnderLock) => self.under_lock.push_back(batch),
             Ok(Judged::Answered(outcomes)) => self.answer(batch, outcomes),
