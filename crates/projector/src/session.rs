@@ -15,8 +15,8 @@
 //!
 //! A projector that is behind fetches and decodes the next batch while one is applied; one that
 //! keeps up gathers what arrives for a few milliseconds into each batch. A generation gets its
-//! read indexes the first time it has caught up (nothing in flight), and one that caught up on a
-//! large backlog is vacuumed (`maintenance`).
+//! read indexes the first time it has caught up (nothing in flight); its tables are analysed as
+//! they grow, and vacuumed once it has caught up on a large backlog (`maintenance`).
 
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ use crate::backoff::Backoff;
 use crate::consumer::{self, consumer_name};
 use crate::error::{ProjectorError, describe};
 use crate::leader::Leadership;
-use crate::maintenance::{self, VACUUM_AFTER_EVENTS};
+use crate::maintenance::{self, Care, VACUUM_AFTER_EVENTS};
 use crate::projection::Projection;
 use crate::registry::{self, Generation, State};
 use crate::retire::clean_up_retired;
@@ -139,7 +139,8 @@ pub(crate) async fn lead<P: Projection>(
         next_delivery: info.delivered.consumer_sequence + 1,
         pending: info.num_pending,
         applied_since_vacuum: 0,
-        vacuuming: None,
+        next_analysis: maintenance::next_analysis(current.position),
+        tending: None,
         generation: current,
         stream,
         consumer,
@@ -163,8 +164,10 @@ struct Session<'a, P> {
     next_delivery: u64,
     pending: u64,
     applied_since_vacuum: u64,
-    /// The vacuum after a large catch-up, while it runs.
-    vacuuming: Option<AbortOnDropHandle<()>>,
+    /// The position at which the tables are next analysed.
+    next_analysis: u64,
+    /// The analysis or vacuum of the tables, while it runs.
+    tending: Option<AbortOnDropHandle<()>>,
 }
 
 /// How a batch's transaction ended.
@@ -352,6 +355,9 @@ impl<P: Projection> Session<'_, P> {
         transaction.commit().await?;
         self.generation.position = last;
         self.applied_since_vacuum += events.len() as u64;
+        if last >= self.next_analysis && self.tend(Care::Analyze) {
+            self.next_analysis = maintenance::next_analysis(last);
+        }
         self.generation.watermark = self.generation.watermark.max(last);
         if self
             .generation
@@ -465,18 +471,20 @@ impl<P: Projection> Session<'_, P> {
         }
         self.publish_status();
         if nothing_pending && self.applied_since_vacuum >= VACUUM_AFTER_EVENTS {
-            self.applied_since_vacuum = 0;
-            let vacuum =
-                maintenance::vacuum(self.resources.pool.clone(), self.generation.schema.clone());
             if until_caught_up {
                 // A rebuild swaps in a generation that is ready to serve.
-                vacuum.await;
-            } else if self
-                .vacuuming
-                .as_ref()
-                .is_none_or(|task| task.is_finished())
-            {
-                self.vacuuming = Some(AbortOnDropHandle::new(tokio::spawn(vacuum)));
+                self.applied_since_vacuum = 0;
+                if let Some(tending) = self.tending.take() {
+                    let _ = tending.await;
+                }
+                maintenance::tend(
+                    self.resources.pool.clone(),
+                    self.generation.schema.clone(),
+                    Care::VacuumAnalyze,
+                )
+                .await;
+            } else if self.tend(Care::VacuumAnalyze) {
+                self.applied_since_vacuum = 0;
             }
         }
         if until_caught_up && nothing_pending {
@@ -487,6 +495,25 @@ impl<P: Projection> Session<'_, P> {
             }
         }
         Ok(None)
+    }
+
+    /// Starts `care` on the generation's tables in the background unless a pass still runs;
+    /// whether it started.
+    fn tend(&mut self, care: Care) -> bool {
+        if self
+            .tending
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+        {
+            return false;
+        }
+        let pass = maintenance::tend(
+            self.resources.pool.clone(),
+            self.generation.schema.clone(),
+            care,
+        );
+        self.tending = Some(AbortOnDropHandle::new(tokio::spawn(pass)));
+        true
     }
 
     fn publish_status(&self) {
