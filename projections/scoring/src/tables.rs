@@ -57,7 +57,7 @@ pub(crate) fn create_tables(schema: &str) -> String {
     -- Won totals per currency code, in minor units.
     won_minor        jsonb       NOT NULL,
     PRIMARY KEY (kind, id)
-);
+) WITH (fillfactor = 70);
 CREATE TABLE {touchpoints} (
     kind         text        NOT NULL,
     customer_id  uuid        NOT NULL,
@@ -111,7 +111,7 @@ CREATE TABLE {monthly} (
     activity_minutes  bigint NOT NULL,
     cases_opened      bigint NOT NULL,
     PRIMARY KEY (kind, customer_id, month)
-);
+) WITH (fillfactor = 70);
 ",
         customers = table("customers"),
         touchpoints = table("touchpoints"),
