@@ -57,7 +57,12 @@ pub async fn start(
             _system: None,
         });
     }
-    let database = TestDatabase::empty().await;
+    start_on(crm, TestDatabase::empty().await).await
+}
+
+/// Starts `crm up` on `database` (empty, or holding a store written beforehand) and a fresh
+/// stream.
+pub async fn start_on(crm: &Path, database: TestDatabase) -> anyhow::Result<Target> {
     let stream = TestStream::new();
     let data = std::env::temp_dir().join(format!("crm-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data)?;

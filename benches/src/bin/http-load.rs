@@ -17,14 +17,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use chrono::Utc;
 use clap::Parser;
-use crm_benches::system::{Client, readiness, start, wait_for_projection};
+use crm_benches::system::{Client, readiness, start, start_on, wait_for_projection};
 use crm_benches::{cpu_seconds, cpu_seconds_named, new_histogram, peak_rss_mib, rate, summary};
+use domain::company::{self, Company, NewCompany};
+use domain::values::{Name, Role, Tags};
+use domain::{Aggregate, Context, DomainEvent};
+use eventstore::{
+    AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamRef,
+};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+use testkit::TestDatabase;
+use uuid::Uuid;
 
 #[derive(Parser)]
 struct Options {
@@ -49,6 +57,11 @@ struct Options {
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 3)]
     warmup: u64,
+    /// Companies written into the store before `crm up` starts (decided by the domain, appended
+    /// straight through the appender, then relayed and projected by `crm up`), so the peak RSS
+    /// is that of a system holding this many aggregates. Ignored with --url.
+    #[arg(long, default_value_t = 0)]
+    aggregates: u64,
     #[arg(long, default_value_t = 200)]
     companies: usize,
     #[arg(long, default_value_t = 1_000)]
@@ -112,13 +125,24 @@ struct World {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
-    let target = start(
-        &options.crm,
-        options.url.as_deref(),
-        options.token.as_deref(),
-        options.pid,
-    )
-    .await?;
+    let target = if options.aggregates > 0 && options.url.is_none() {
+        let writing = Instant::now();
+        let database = prefilled(options.aggregates).await?;
+        println!(
+            "wrote {} companies into the store in {:.1} s",
+            options.aggregates,
+            writing.elapsed().as_secs_f64()
+        );
+        start_on(&options.crm, database).await?
+    } else {
+        start(
+            &options.crm,
+            options.url.as_deref(),
+            options.token.as_deref(),
+            options.pid,
+        )
+        .await?
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.connections)
         .tcp_nodelay(true)
@@ -132,7 +156,9 @@ async fn main() -> anyhow::Result<()> {
 
     let setting_up = Instant::now();
     let world = Arc::new(setup(&client, &options).await?);
-    wait_for_projection(&client, Duration::from_secs(120)).await?;
+    // Five read models catch up on a prefilled store at a few thousand events/s each.
+    let catch_up = Duration::from_secs(120 + options.aggregates / 2_000);
+    wait_for_projection(&client, catch_up).await?;
     println!(
         "setup: {} companies, {} contacts, {} deals in {:.1} s (projected)",
         world.companies.len(),
@@ -148,6 +174,60 @@ async fn main() -> anyhow::Result<()> {
         None => println!("crm peak RSS: unknown (pass --pid with --url)"),
     }
     Ok(())
+}
+
+/// A fresh, migrated database holding `count` company aggregates, one created event each.
+async fn prefilled(count: u64) -> anyhow::Result<TestDatabase> {
+    const WRITERS: u64 = 128;
+    let database = TestDatabase::new().await;
+    let settings = database.store_settings();
+    let pool = eventstore::connect(&settings).await?;
+    let appender = Appender::start(pool, settings.batch_max);
+    let context = Context {
+        now: Utc::now(),
+        actor_id: Uuid::now_v7(),
+        actor_role: Role::Admin,
+    };
+    let writers = (0..WRITERS).map(|writer| {
+        let appender = appender.clone();
+        async move {
+            let mut n = writer;
+            while n < count {
+                let id = Uuid::now_v7();
+                let command = company::Command::Create(NewCompany {
+                    id,
+                    name: Name::parse(&format!("Stored Company {n}"))?,
+                    domain: None,
+                    industry: None,
+                    value_class: None,
+                    tags: Tags::default(),
+                    owner_id: Some(context.actor_id),
+                    team: None,
+                });
+                let events = Company::decide(&None, command, &context)?
+                    .iter()
+                    .map(|event| NewEvent {
+                        event_type: event.event_type().to_owned(),
+                        schema_version: event.schema_version(),
+                        occurred_at: context.now,
+                        payload: event.to_payload(),
+                    })
+                    .collect();
+                let stream = StreamRef::new(Company::STREAM_TYPE, id);
+                let append = StreamAppend::events(stream, ExpectedVersion::NoStream, events);
+                appender
+                    .append(AppendRequest::new(
+                        Metadata::actor(format!("user:{}", context.actor_id)),
+                        vec![append],
+                    ))
+                    .await?;
+                n += WRITERS;
+            }
+            anyhow::Ok(())
+        }
+    });
+    futures::future::try_join_all(writers).await?;
+    Ok(database)
 }
 
 fn company_body(n: u64) -> Value {
