@@ -70,9 +70,9 @@ pub(crate) fn create_indexes(schema: &str) -> String {
     format!(
         "CREATE INDEX entries_by_record ON {entries} (collection, record_id, position DESC, ordinal DESC);
 CREATE INDEX entries_by_actor ON {entries} (actor_id, position DESC, ordinal DESC);
-CREATE INDEX entries_by_subject ON {entries} USING gin (subjects);
+CREATE INDEX entries_by_subject ON {entries} USING gin (subjects) WITH (fastupdate = off);
 CREATE INDEX entries_by_time ON {entries} (occurred_at);
-CREATE INDEX states_by_link ON {states} USING gin (links);
+CREATE INDEX states_by_link ON {states} USING gin (links) WITH (fastupdate = off);
 "
     )
 }

@@ -77,8 +77,8 @@ fn create_collection_indexes(schema: &str, collection: Collection) -> String {
         "CREATE INDEX {name}_by_owner ON {table} (owner_id, id);
 CREATE INDEX {name}_by_team ON {table} (team, id);
 CREATE INDEX {name}_by_company ON {table} (company_id, id);
-CREATE INDEX {name}_by_tag ON {table} USING gin (tags);
-CREATE INDEX {name}_by_search ON {table} USING gin (search);
+CREATE INDEX {name}_by_tag ON {table} USING gin (tags) WITH (fastupdate = off);
+CREATE INDEX {name}_by_search ON {table} USING gin (search) WITH (fastupdate = off);
 {deal_indexes}"
     )
 }
