@@ -41,8 +41,10 @@ use crate::registry::{self, Generation, State};
 use crate::retire::clean_up_retired;
 use crate::status::ProjectorStatus;
 
-/// The most messages one fetch (and so one transaction) takes.
-const MAX_BATCH: usize = 1000;
+/// The most messages one fetch (and so one transaction) takes. A catch-up's batch waits on
+/// round trips and on the projection's own work between its reads and its writes, with the
+/// database idle meanwhile; 2,000 rather than 1,000 made scoring's catch-up a fifth faster.
+const MAX_BATCH: usize = 2000;
 /// How long an idle leader waits for the next message before it looks at the stream again (and
 /// raises the watermark when other feeds' events went by).
 const IDLE_WAIT: Duration = Duration::from_millis(250);
