@@ -1,4 +1,5 @@
-//! What the benchmarks share: a realistic event, a load that writes it, and latency summaries.
+//! What the benchmarks share: a realistic event, a load that writes it, domain commands decided
+//! into append requests, and latency summaries.
 //! The benchmarks are run by hand (see README.md); tests never time anything.
 
 pub mod system;
@@ -6,6 +7,7 @@ pub mod system;
 use std::time::Duration;
 
 use chrono::Utc;
+use domain::{Aggregate, Context, DomainEvent};
 use eventstore::{AppendRequest, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamRef};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -113,4 +115,47 @@ pub fn cpu_seconds_named(name: &str) -> f64 {
         })
         .filter_map(cpu_seconds)
         .sum()
+}
+
+/// `command` decided on `state` (at `version`) as an append request.
+pub fn decided<A: Aggregate>(
+    state: &A::State,
+    id: Uuid,
+    command: A::Command,
+    context: &Context,
+    version: u64,
+) -> anyhow::Result<AppendRequest> {
+    let events = A::decide(state, command, context)?;
+    Ok(request::<A>(id, version, &events, context.now))
+}
+
+/// `events` of aggregate `id`, at `version` before them, as an append request by the system.
+pub fn request<A: Aggregate>(
+    id: Uuid,
+    version: u64,
+    events: &[A::Event],
+    now: chrono::DateTime<Utc>,
+) -> AppendRequest {
+    let expected = if version == 0 {
+        ExpectedVersion::NoStream
+    } else {
+        ExpectedVersion::Exactly(version)
+    };
+    let events = events
+        .iter()
+        .map(|event| NewEvent {
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            occurred_at: now,
+            payload: event.to_payload(),
+        })
+        .collect();
+    AppendRequest::new(
+        Metadata::actor("system"),
+        vec![StreamAppend::events(
+            StreamRef::new(A::STREAM_TYPE, id),
+            expected,
+            events,
+        )],
+    )
 }

@@ -21,13 +21,13 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::Parser;
 use crm_benches::system::{Client, readiness, start, start_on, wait_for_projection};
-use crm_benches::{cpu_seconds, cpu_seconds_named, new_histogram, peak_rss_mib, rate, summary};
+use crm_benches::{
+    cpu_seconds, cpu_seconds_named, decided, new_histogram, peak_rss_mib, rate, summary,
+};
+use domain::Context;
 use domain::company::{self, Company, NewCompany};
 use domain::values::{Name, Role, Tags};
-use domain::{Aggregate, Context, DomainEvent};
-use eventstore::{
-    AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamRef,
-};
+use eventstore::Appender;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -204,22 +204,8 @@ async fn prefilled(count: u64) -> anyhow::Result<TestDatabase> {
                     owner_id: Some(context.actor_id),
                     team: None,
                 });
-                let events = Company::decide(&None, command, &context)?
-                    .iter()
-                    .map(|event| NewEvent {
-                        event_type: event.event_type().to_owned(),
-                        schema_version: event.schema_version(),
-                        occurred_at: context.now,
-                        payload: event.to_payload(),
-                    })
-                    .collect();
-                let stream = StreamRef::new(Company::STREAM_TYPE, id);
-                let append = StreamAppend::events(stream, ExpectedVersion::NoStream, events);
                 appender
-                    .append(AppendRequest::new(
-                        Metadata::actor(format!("user:{}", context.actor_id)),
-                        vec![append],
-                    ))
+                    .append(decided::<Company>(&None, id, command, &context, 0)?)
                     .await?;
                 n += WRITERS;
             }

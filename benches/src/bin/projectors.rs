@@ -16,7 +16,7 @@ use anyhow::{Context as _, bail};
 use async_nats::jetstream;
 use chrono::{Duration as Days, Utc};
 use clap::Parser;
-use crm_benches::{new_histogram, rate, summary};
+use crm_benches::{decided, new_histogram, rate, request, summary};
 use domain::activity::{self, ActivityKind, Direction, NewActivity};
 use domain::case::{self, NewCase, Priority};
 use domain::company::{self, NewCompany};
@@ -25,12 +25,10 @@ use domain::deal::{self, NewDeal};
 use domain::lead::{self, NewLead};
 use domain::pipeline::{NewPipeline, PipelineStages, Stage};
 use domain::values::{Currency, Money, Name, Probability, Role, StageKey, Tags, Team};
-use domain::{Aggregate, Context, DomainEvent};
+use domain::{Aggregate, Context};
 use eventlog::{NatsSettings, Relay, RelaySettings};
 use eventstore::checkpoint::Signer;
-use eventstore::{
-    AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamRef,
-};
+use eventstore::{AppendRequest, Appender, StreamRef};
 use futures::StreamExt;
 use projector::{Projection, ProjectionReader, Projector};
 use testkit::{TestDatabase, TestStream};
@@ -533,46 +531,4 @@ fn next_request(book: &mut Book, step: u64) -> anyhow::Result<(AppendRequest, u6
         assignee_id: Some(owner_id),
     });
     Ok((decided::<case::Case>(&None, id, command, &context, 0)?, 1))
-}
-
-/// `command` decided on `state` (at `version`) as an append request.
-fn decided<A: Aggregate>(
-    state: &A::State,
-    id: Uuid,
-    command: A::Command,
-    context: &Context,
-    version: u64,
-) -> anyhow::Result<AppendRequest> {
-    let events = A::decide(state, command, context)?;
-    Ok(request::<A>(id, version, &events, context.now))
-}
-
-fn request<A: Aggregate>(
-    id: Uuid,
-    version: u64,
-    events: &[A::Event],
-    now: chrono::DateTime<Utc>,
-) -> AppendRequest {
-    let expected = if version == 0 {
-        ExpectedVersion::NoStream
-    } else {
-        ExpectedVersion::Exactly(version)
-    };
-    let events = events
-        .iter()
-        .map(|event| NewEvent {
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            occurred_at: now,
-            payload: event.to_payload(),
-        })
-        .collect();
-    AppendRequest::new(
-        Metadata::actor("system"),
-        vec![StreamAppend::events(
-            StreamRef::new(A::STREAM_TYPE, id),
-            expected,
-            events,
-        )],
-    )
 }
