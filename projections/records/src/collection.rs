@@ -57,6 +57,12 @@ impl Collection {
             .find(|collection| collection.as_str() == name)
     }
 
+    /// Whether its records carry tags (companies and contacts); a tag filter on any other
+    /// collection matches nothing, and only these have a tag index to keep up.
+    pub fn has_tags(self) -> bool {
+        matches!(self, Collection::Companies | Collection::Contacts)
+    }
+
     /// The stream type its records are folded from (`company`, `contact`, ...).
     pub fn stream_type(self) -> &'static str {
         match self {

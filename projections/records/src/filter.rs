@@ -87,8 +87,12 @@ pub(crate) fn list_statement(
         format!("${}", parameters.len())
     };
     if let Some(tag) = &filter.tag {
-        let tag = bind(Parameter::Text(tag.trim().to_lowercase()));
-        conditions.push(format!("tags @> ARRAY[{tag}::text]"));
+        if collection.has_tags() {
+            let tag = bind(Parameter::Text(tag.trim().to_lowercase()));
+            conditions.push(format!("tags @> ARRAY[{tag}::text]"));
+        } else {
+            conditions.push("FALSE".to_owned());
+        }
     }
     if let Some(owner_id) = filter.owner_id {
         conditions.push(format!("owner_id = {}", bind(Parameter::Id(owner_id))));
@@ -199,6 +203,20 @@ mod tests {
         assert_eq!(
             statement.sql,
             "SELECT id, body FROM \"records_g1\".contacts WHERE TRUE ORDER BY id LIMIT $1"
+        );
+        assert_eq!(statement.parameters, [Parameter::Count(51)]);
+    }
+
+    #[test]
+    fn a_tag_filter_on_a_collection_without_tags_matches_nothing_without_a_scan() {
+        let filter = ListFilter {
+            tag: Some("vip".to_owned()),
+            ..ListFilter::default()
+        };
+        let statement = list_statement(SCHEMA, Collection::Deals, &filter, first_page()).unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, body FROM \"records_g1\".deals WHERE FALSE ORDER BY id LIMIT $1"
         );
         assert_eq!(statement.parameters, [Parameter::Count(51)]);
     }

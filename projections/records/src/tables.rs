@@ -2,7 +2,8 @@
 //! the columns its filters read, so every list is an index scan in id order.
 //!
 //! Every table has the same columns (a filter on a column a collection never fills, such as the
-//! tags of a deal, matches nothing); deals add the columns the pipeline's stage rules ask about,
+//! tags of a deal, matches nothing, and only the collections with tags have a tag index to keep
+//! up); deals add the columns the pipeline's stage rules ask about,
 //! generated from the body so they can never disagree with it.
 //!
 //! A record is rewritten at each of its events; a fifth of each page is left free so that the
@@ -64,6 +65,11 @@ pub(crate) fn create_indexes(schema: &str) -> String {
 fn create_collection_indexes(schema: &str, collection: Collection) -> String {
     let table = qualified_table(schema, collection);
     let name = collection.as_str();
+    let tag_index = if collection.has_tags() {
+        format!("CREATE INDEX {name}_by_tag ON {table} USING gin (tags) WITH (fastupdate = off);\n")
+    } else {
+        String::new()
+    };
     let deal_indexes = if collection == Collection::Deals {
         format!(
             "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
@@ -77,9 +83,8 @@ fn create_collection_indexes(schema: &str, collection: Collection) -> String {
         "CREATE INDEX {name}_by_owner ON {table} (owner_id, id);
 CREATE INDEX {name}_by_team ON {table} (team, id);
 CREATE INDEX {name}_by_company ON {table} (company_id, id);
-CREATE INDEX {name}_by_tag ON {table} USING gin (tags) WITH (fastupdate = off);
 CREATE INDEX {name}_by_search ON {table} USING gin (search) WITH (fastupdate = off);
-{deal_indexes}"
+{tag_index}{deal_indexes}"
     )
 }
 
@@ -95,5 +100,14 @@ mod tests {
             assert!(ddl.contains(&create), "{collection}");
         }
         assert_eq!(ddl.matches("GENERATED ALWAYS").count(), 3);
+    }
+
+    #[test]
+    fn only_the_collections_with_tags_have_a_tag_index() {
+        let ddl = create_indexes("records_g7");
+        for collection in Collection::ALL {
+            let index = format!("CREATE INDEX {}_by_tag ", collection.as_str());
+            assert_eq!(ddl.contains(&index), collection.has_tags(), "{collection}");
+        }
     }
 }

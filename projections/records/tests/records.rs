@@ -428,6 +428,11 @@ async fn each_filter_returns_exactly_the_matching_records() {
     assert_eq!(contacts(tag("vip")).await, set([ada, charles]));
     assert_eq!(contacts(tag(" Champion ")).await, set([ada, adam]));
     assert_eq!(contacts(tag("nobody")).await, set([]));
+    assert_eq!(
+        list_ids(&queries, &schema, Collection::Deals, tag("vip")).await,
+        set([]),
+        "deals carry no tags"
+    );
     let owned_by = |owner_id| ListFilter {
         owner_id: Some(owner_id),
         ..ListFilter::default()
