@@ -7,7 +7,7 @@ pub mod system;
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Aggregate, Context, DomainEvent};
+use domain::{Aggregate, Context};
 use eventstore::{AppendRequest, ExpectedVersion, Metadata, NewEvent, StreamAppend, StreamRef};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -141,21 +141,12 @@ pub fn request<A: Aggregate>(
     } else {
         ExpectedVersion::Exactly(version)
     };
-    let events = events
-        .iter()
-        .map(|event| NewEvent {
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            occurred_at: now,
-            payload: event.to_payload(),
-        })
-        .collect();
     AppendRequest::new(
         Metadata::actor("system"),
         vec![StreamAppend::events(
             StreamRef::new(A::STREAM_TYPE, id),
             expected,
-            events,
+            api::command::new_events_at(events, now),
         )],
     )
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use accesslog::Access;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::access::AccessAction;
 use domain::{Aggregate, Context, DomainEvent};
 use eventstore::{
@@ -458,13 +458,17 @@ pub fn conflict_or(error: StoreError, if_match: IfMatch) -> ApiError {
 
 /// The domain's events as the store takes them.
 pub fn new_events<E: DomainEvent>(events: &[E], request: &CommandRequest<'_>) -> Vec<NewEvent> {
-    let now = request.context().now;
+    new_events_at(events, request.context().now)
+}
+
+/// The domain's events as the store takes them, occurring at `occurred_at`.
+pub fn new_events_at<E: DomainEvent>(events: &[E], occurred_at: DateTime<Utc>) -> Vec<NewEvent> {
     events
         .iter()
         .map(|event| NewEvent {
             event_type: event.event_type().to_owned(),
             schema_version: event.schema_version(),
-            occurred_at: now,
+            occurred_at,
             payload: event.to_payload(),
         })
         .collect()
