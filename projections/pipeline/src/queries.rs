@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use accesslog::Withheld;
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deadpool_postgres::{Client, Pool};
 use domain::access::RecordRef;
 use domain::pipeline::Pipeline;
@@ -93,13 +93,13 @@ impl ReportQueries {
 
         let mut parameters = Parameters::default();
         let id = parameters.bind(pipeline_id);
-        let from = parameters.bind(cutoff_day.and_time(NaiveTime::MIN).and_utc());
+        let day = parameters.bind(cutoff_day);
         let to = parameters.bind(cutoff);
         let deals_scope = scope.condition("d", &mut parameters);
         let sql = format!(
             "SELECT d.stage, d.currency, count(*) FROM {deals} d \
              WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid \
-                 AND coalesce(d.last_activity_at, d.opened_at) >= {from}::timestamptz \
+                 AND d.touched_on = {day}::date \
                  AND coalesce(d.last_activity_at, d.opened_at) < {to}::timestamptz \
                  AND {deals_scope} \
              GROUP BY d.stage, d.currency"
