@@ -368,6 +368,22 @@ pub async fn execute<A: Guarded>(
     .await
 }
 
+/// [`execute`] on an existing record whose state the handler has just loaded (to find what the
+/// command needs): the first attempt decides on it instead of reading the stream again; the
+/// store's version check still holds, and a lost race reads it afresh.
+pub async fn execute_loaded<A: Guarded>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    loaded: Loaded<A>,
+    command: impl Fn(&Loaded<A>) -> Result<A::Command, ApiError>,
+) -> Result<Committed, ApiError> {
+    run::<A>(api, request, id, false, Some(loaded), |loaded| {
+        Ok(vec![command(loaded)?])
+    })
+    .await
+}
+
 /// Decides several commands on one aggregate, each on the state the previous one left, and
 /// appends all their events at once: a PATCH of several fields is one change, or none.
 pub async fn execute_all<A: Guarded>(
@@ -377,21 +393,36 @@ pub async fn execute_all<A: Guarded>(
     create: bool,
     commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
 ) -> Result<Committed, ApiError> {
+    run::<A>(api, request, id, create, None, commands).await
+}
+
+async fn run<A: Guarded>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    create: bool,
+    loaded: Option<Loaded<A>>,
+    commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
+) -> Result<Committed, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
     let _turn = api.turns.take(&stream).await;
     // A new record's id was just made here, so its stream cannot exist: the first attempt
     // decides on the empty state without reading it (the store's "no stream" check still
     // holds); a retry reads it.
-    let first_attempt = std::sync::atomic::AtomicBool::new(true);
+    let first = std::sync::Mutex::new(if create {
+        Some(Loaded {
+            state: A::State::default(),
+            version: 0,
+            position: 0,
+        })
+    } else {
+        loaded
+    });
     let attempt = retrying(api, request, || async {
-        let loaded = if create && first_attempt.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            Loaded {
-                state: A::State::default(),
-                version: 0,
-                position: 0,
-            }
-        } else {
-            load::<A>(api, id).await?
+        let seeded = first.lock().ok().and_then(|mut first| first.take());
+        let loaded = match seeded {
+            Some(loaded) => loaded,
+            None => load::<A>(api, id).await?,
         };
         if !create && !A::exists(&loaded.state) {
             return Err(ApiError::NotFound(A::STREAM_TYPE));

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ensure_exists, ensure_linked, ensure_user, owner_and_team};
-use crate::command::{CommandMeta, Committed, execute, execute_all, load};
+use crate::command::{CommandMeta, Committed, execute, execute_all, execute_loaded, load};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
@@ -158,7 +158,7 @@ pub async fn move_stage(
         .map(|deal| deal.pipeline_id)
         .ok_or(ApiError::NotFound("deal"))?;
     let pipeline = stages_of(&api, pipeline_id, "pipeline_id").await?;
-    execute::<Deal>(&api, &request, id, false, |_| {
+    execute_loaded::<Deal>(&api, &request, id, deal, |_| {
         Ok(Command::ChangeStage {
             stage: body.stage.clone(),
             pipeline: pipeline.clone(),
