@@ -57,10 +57,17 @@ impl Collection {
             .find(|collection| collection.as_str() == name)
     }
 
-    /// Whether its records carry tags (companies and contacts); a tag filter on any other
-    /// collection matches nothing, and only these have a tag index to keep up.
-    pub fn has_tags(self) -> bool {
-        matches!(self, Collection::Companies | Collection::Contacts)
+    /// Whether its records ever fill `column` ([`crate::index`]). Only the columns a collection
+    /// fills are indexed there, and a filter on another matches nothing: an index of a column
+    /// that is always empty would cost every insert an entry and answer no question.
+    pub(crate) fn fills(self, column: Column) -> bool {
+        use Collection::*;
+        match column {
+            Column::Owner => self != Pipelines,
+            Column::Team => matches!(self, Companies | Contacts | Leads | Deals),
+            Column::Company => matches!(self, Contacts | Leads | Deals | Activities | Tasks),
+            Column::Tags => matches!(self, Companies | Contacts),
+        }
     }
 
     /// The stream type its records are folded from (`company`, `contact`, ...).
@@ -76,6 +83,15 @@ impl Collection {
             Collection::Cases => Case::STREAM_TYPE,
         }
     }
+}
+
+/// A column the lists filter on, beside the words `q` searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Owner,
+    Team,
+    Company,
+    Tags,
 }
 
 impl std::fmt::Display for Collection {

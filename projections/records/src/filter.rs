@@ -6,7 +6,7 @@
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use crate::collection::qualified_table;
+use crate::collection::{Column, qualified_table};
 use crate::page::Keyset;
 use crate::{Collection, RecordsError};
 
@@ -87,18 +87,26 @@ pub(crate) fn list_statement(
         format!("${}", parameters.len())
     };
     if let Some(tag) = &filter.tag {
-        if collection.has_tags() {
+        conditions.push(if collection.fills(Column::Tags) {
             let tag = bind(Parameter::Text(tag.trim().to_lowercase()));
-            conditions.push(format!("tags @> ARRAY[{tag}::text]"));
+            format!("tags @> ARRAY[{tag}::text]")
         } else {
-            conditions.push("FALSE".to_owned());
-        }
+            "FALSE".to_owned()
+        });
     }
     if let Some(owner_id) = filter.owner_id {
-        conditions.push(format!("owner_id = {}", bind(Parameter::Id(owner_id))));
+        conditions.push(if collection.fills(Column::Owner) {
+            format!("owner_id = {}", bind(Parameter::Id(owner_id)))
+        } else {
+            "FALSE".to_owned()
+        });
     }
     if let Some(company_id) = filter.company_id {
-        conditions.push(format!("company_id = {}", bind(Parameter::Id(company_id))));
+        conditions.push(if collection.fills(Column::Company) {
+            format!("company_id = {}", bind(Parameter::Id(company_id)))
+        } else {
+            "FALSE".to_owned()
+        });
     }
     if let Some(q) = &filter.q {
         match search_query(q)? {
@@ -208,17 +216,41 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_filter_on_a_collection_without_tags_matches_nothing_without_a_scan() {
-        let filter = ListFilter {
-            tag: Some("vip".to_owned()),
-            ..ListFilter::default()
-        };
-        let statement = list_statement(SCHEMA, Collection::Deals, &filter, first_page()).unwrap();
-        assert_eq!(
-            statement.sql,
-            "SELECT id, body FROM \"records_g1\".deals WHERE FALSE ORDER BY id LIMIT $1"
-        );
-        assert_eq!(statement.parameters, [Parameter::Count(51)]);
+    fn a_filter_on_a_column_the_collection_never_fills_matches_nothing_without_a_scan() {
+        let filters = [
+            (
+                Collection::Deals,
+                ListFilter {
+                    tag: Some("vip".to_owned()),
+                    ..ListFilter::default()
+                },
+            ),
+            (
+                Collection::Cases,
+                ListFilter {
+                    company_id: Some(Uuid::now_v7()),
+                    ..ListFilter::default()
+                },
+            ),
+            (
+                Collection::Pipelines,
+                ListFilter {
+                    owner_id: Some(Uuid::now_v7()),
+                    ..ListFilter::default()
+                },
+            ),
+        ];
+        for (collection, filter) in filters {
+            let statement = list_statement(SCHEMA, collection, &filter, first_page()).unwrap();
+            assert_eq!(
+                statement.sql,
+                format!(
+                    "SELECT id, body FROM \"records_g1\".{collection} WHERE FALSE ORDER BY id \
+                     LIMIT $1"
+                )
+            );
+            assert_eq!(statement.parameters, [Parameter::Count(51)]);
+        }
     }
 
     #[test]

@@ -191,7 +191,53 @@ fn words<'a>(parts: impl IntoIterator<Item = Option<&'a str>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collection::Column;
+    use domain::DomainEvent;
     use domain::values::Name;
+
+    /// Folds every golden sample of `A`'s events in catalog order and checks that each record
+    /// on the way leaves empty the columns its collection does not fill (they have no index).
+    fn fills_only_what_it_declares<A: Held>() {
+        let mut state: Option<A> = None;
+        let mut records = 0;
+        for schema in domain::event_catalog() {
+            if schema.stream_type != A::STREAM_TYPE {
+                continue;
+            }
+            let event =
+                A::Event::from_stored(schema.event_type, schema.schema_version, schema.sample)
+                    .unwrap();
+            state = A::evolve(state, &event);
+            let Some(record) = &state else { continue };
+            records += 1;
+            let index = record.index(Some(Uuid::now_v7()));
+            let collection = A::COLLECTION;
+            for (column, filled) in [
+                (Column::Owner, index.owner_id.is_some()),
+                (Column::Team, index.team.is_some()),
+                (Column::Company, index.company_id.is_some()),
+                (Column::Tags, !index.tags.is_empty()),
+            ] {
+                assert!(
+                    !filled || collection.fills(column),
+                    "{collection} fills {column:?}, which it says it never does"
+                );
+            }
+        }
+        assert!(records > 0, "{}: no sample made a record", A::STREAM_TYPE);
+    }
+
+    #[test]
+    fn every_collection_fills_only_the_filter_columns_it_declares() {
+        fills_only_what_it_declares::<Company>();
+        fills_only_what_it_declares::<Contact>();
+        fills_only_what_it_declares::<Lead>();
+        fills_only_what_it_declares::<Pipeline>();
+        fills_only_what_it_declares::<Deal>();
+        fills_only_what_it_declares::<Activity>();
+        fills_only_what_it_declares::<Task>();
+        fills_only_what_it_declares::<Case>();
+    }
 
     #[test]
     fn a_contact_is_found_by_its_names_addresses_and_their_domains() {
