@@ -92,10 +92,10 @@ fn create_collection_indexes(schema: &str, collection: Collection) -> String {
         "CREATE INDEX {name}_by_search ON {table} USING gin (search) WITH (fastupdate = off);\n"
     ));
     if collection == Collection::Deals {
+        // Whether a stage is in use (a stage in use cannot be removed).
         ddl.push_str(&format!(
             "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
-             WHERE status = 'open';\n\
-             CREATE INDEX {name}_by_pipeline ON {table} (pipeline_id, stage, status);\n"
+             WHERE status = 'open';\n"
         ));
     }
     ddl
