@@ -130,7 +130,7 @@ pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, A
     let changed = !stored.is_empty();
     for event in stored {
         let decoded =
-            A::Event::from_stored(&event.event_type, event.schema_version, event.payload)?;
+            A::Event::from_stored(&event.event_type, event.schema_version, &event.payload)?;
         loaded.state = A::evolve(loaded.state, &decoded);
         loaded.version = event.stream_version.unwrap_or(loaded.version);
         loaded.position = event.position;

@@ -100,7 +100,7 @@ impl AnyEvent {
         stream_type: &str,
         event_type: &str,
         schema_version: u32,
-        payload: Value,
+        payload: &Value,
     ) -> Result<AnyEvent, DomainError> {
         let event =
             match stream_type {
@@ -315,7 +315,7 @@ mod tests {
                 serde_json::from_value(payload).map_err(|error| error.to_string())?;
             return serde_json::to_value(access).map_err(|error| error.to_string());
         }
-        let event = AnyEvent::from_stored(stream, event_type, version, payload)
+        let event = AnyEvent::from_stored(stream, event_type, version, &payload)
             .map_err(|error| error.to_string())?;
         assert_eq!(
             event.public_type(),
@@ -342,11 +342,11 @@ mod tests {
     fn unknown_stream_and_event_types_are_refused() {
         let payload = serde_json::json!({});
         assert!(matches!(
-            AnyEvent::from_stored("planet", "created", 1, payload.clone()),
+            AnyEvent::from_stored("planet", "created", 1, &payload),
             Err(DomainError::Decode { .. })
         ));
         assert!(matches!(
-            AnyEvent::from_stored("deal", "exploded", 1, payload),
+            AnyEvent::from_stored("deal", "exploded", 1, &payload),
             Err(DomainError::Decode { .. })
         ));
     }

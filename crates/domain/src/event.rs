@@ -31,23 +31,23 @@ pub(crate) fn decode<T: DeserializeOwned>(
     event_type: &str,
     stored_version: u32,
     current_version: u32,
-    payload: Value,
+    payload: &Value,
     upcast: Upcaster,
 ) -> Result<T, DomainError> {
     let failure = |message: String| DomainError::Decode {
         event_type: event_type.to_owned(),
         message,
     };
-    let payload = if stored_version == current_version {
-        payload
+    let decoded = if stored_version == current_version {
+        T::deserialize(payload)
     } else if (1..current_version).contains(&stored_version) {
-        upcast(stored_version, payload).map_err(failure)?
+        T::deserialize(upcast(stored_version, payload.clone()).map_err(failure)?)
     } else {
         return Err(failure(format!(
             "schema version {stored_version} is unknown (the current one is {current_version})"
         )));
     };
-    serde_json::from_value(payload).map_err(|error| failure(error.to_string()))
+    decoded.map_err(|error| failure(error.to_string()))
 }
 
 pub(crate) fn unknown_type(stream_type: &str, event_type: &str) -> DomainError {
@@ -107,7 +107,7 @@ macro_rules! events {
             fn from_stored(
                 event_type: &str,
                 schema_version: u32,
-                payload: serde_json::Value,
+                payload: &serde_json::Value,
             ) -> Result<Self, $crate::DomainError> {
                 match event_type {
                     $(
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn an_older_version_is_read_through_its_upcaster() {
         let read: RenamedV2 =
-            decode("renamed", 1, 2, json!({"name": "Acme"}), renamed_from_v1).unwrap();
+            decode("renamed", 1, 2, &json!({"name": "Acme"}), renamed_from_v1).unwrap();
         assert_eq!(
             read,
             RenamedV2 {
@@ -182,11 +182,11 @@ mod tests {
 
     #[test]
     fn an_unknown_version_or_a_bad_payload_cannot_be_read() {
-        let future = decode::<RenamedV2>("renamed", 3, 2, json!({}), renamed_from_v1);
+        let future = decode::<RenamedV2>("renamed", 3, 2, &json!({}), renamed_from_v1);
         assert!(matches!(future, Err(DomainError::Decode { .. })));
-        let without_upcaster = decode::<RenamedV2>("renamed", 1, 2, json!({}), no_upcaster);
+        let without_upcaster = decode::<RenamedV2>("renamed", 1, 2, &json!({}), no_upcaster);
         assert!(matches!(without_upcaster, Err(DomainError::Decode { .. })));
-        let malformed = decode::<RenamedV2>("renamed", 2, 2, json!({"x": 1}), no_upcaster);
+        let malformed = decode::<RenamedV2>("renamed", 2, 2, &json!({"x": 1}), no_upcaster);
         assert!(matches!(malformed, Err(DomainError::Decode { .. })));
     }
 }

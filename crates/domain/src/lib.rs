@@ -73,11 +73,13 @@ pub trait DomainEvent: Sized + Clone + std::fmt::Debug + PartialEq {
     fn schema_version(&self) -> u32;
     /// The variant's fields as JSON, without any tag.
     fn to_payload(&self) -> serde_json::Value;
-    /// Reads a stored event, upcasting a payload written with an older schema version.
+    /// Reads a stored event, upcasting a payload written with an older schema version. Takes
+    /// the payload by reference: a consumer reads each event once per read model, and a
+    /// current-version payload deserialises straight from the borrowed value.
     fn from_stored(
         event_type: &str,
         schema_version: u32,
-        payload: serde_json::Value,
+        payload: &serde_json::Value,
     ) -> Result<Self, DomainError>;
 }
 

@@ -169,7 +169,7 @@ impl<A: Aggregate> Then<A> {
 pub(crate) fn stored_round_trip<E: DomainEvent>(event: &E) -> E {
     let text = event.to_payload().to_string();
     let payload = serde_json::from_str(&text).unwrap();
-    E::from_stored(event.event_type(), event.schema_version(), payload).unwrap()
+    E::from_stored(event.event_type(), event.schema_version(), &payload).unwrap()
 }
 
 /// Decides every command in turn, applying the accepted ones; returns the state and each accepted

@@ -202,12 +202,9 @@ impl World {
             .await
             .expect("the stream loads");
         let state = stored.iter().fold(A::State::default(), |state, event| {
-            let event = A::Event::from_stored(
-                &event.event_type,
-                event.schema_version,
-                event.payload.clone(),
-            )
-            .expect("a stored event reads");
+            let event =
+                A::Event::from_stored(&event.event_type, event.schema_version, &event.payload)
+                    .expect("a stored event reads");
             A::evolve(state, &event)
         });
         let context = Context {

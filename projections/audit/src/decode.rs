@@ -8,6 +8,7 @@ use domain::AnyEvent;
 use domain::access::{RECORD_ACCESSED, RecordAccessed};
 use eventlog::Envelope;
 use eventstore::Category;
+use serde::Deserialize;
 use uuid::Uuid;
 
 /// What every entry of an event shares.
@@ -72,7 +73,7 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Item, String> {
                     access_type()
                 ));
             }
-            let access = serde_json::from_value::<RecordAccessed>(envelope.data.clone())
+            let access = RecordAccessed::deserialize(&envelope.data)
                 .map_err(|error| format!("the access does not read: {error}"))?;
             Ok(Item::Access {
                 meta,
@@ -91,13 +92,9 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Item, String> {
             let version = envelope
                 .aggregate_version
                 .ok_or_else(|| "a domain event without an aggregate version".to_owned())?;
-            let event = AnyEvent::from_stored(
-                stream_type,
-                event_type,
-                schema_version,
-                envelope.data.clone(),
-            )
-            .map_err(|error| error.to_string())?;
+            let event =
+                AnyEvent::from_stored(stream_type, event_type, schema_version, &envelope.data)
+                    .map_err(|error| error.to_string())?;
             Ok(Item::Change {
                 meta,
                 id: stream_id,

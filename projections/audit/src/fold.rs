@@ -284,7 +284,7 @@ mod tests {
             contact::Event::from_stored(
                 "created",
                 1,
-                json!({
+                &json!({
                     "id": id, "first_name": "Ada", "last_name": "Lovelace",
                     "emails": ["ada@acme.example"], "phones": [], "title": null,
                     "company_id": company_id, "tags": [], "owner_id": null, "team": null

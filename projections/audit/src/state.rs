@@ -137,7 +137,7 @@ mod tests {
     use domain::DomainEvent;
 
     fn user_event(event_type: &str, payload: Value) -> AnyEvent {
-        AnyEvent::User(user::Event::from_stored(event_type, 1, payload).unwrap())
+        AnyEvent::User(user::Event::from_stored(event_type, 1, &payload).unwrap())
     }
 
     #[test]
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn an_event_before_a_record_exists_is_refused() {
         let retitled = AnyEvent::Contact(
-            contact::Event::from_stored("title_changed", 1, json!({"title": "CTO"})).unwrap(),
+            contact::Event::from_stored("title_changed", 1, &json!({"title": "CTO"})).unwrap(),
         );
         assert!(evolve(None, &retitled).is_err());
     }
@@ -181,7 +181,7 @@ mod tests {
     fn a_username_claim_is_the_user_holding_it() {
         let user_id = uuid::Uuid::now_v7();
         let claimed = AnyEvent::Username(
-            username::Event::from_stored("claimed", 1, json!({"user_id": user_id})).unwrap(),
+            username::Event::from_stored("claimed", 1, &json!({"user_id": user_id})).unwrap(),
         );
         let state = evolve(None, &claimed).unwrap();
         assert_eq!(state, json!({"user_id": user_id}));

@@ -43,13 +43,8 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Option<Item>, String> {
     let version = envelope
         .aggregate_version
         .ok_or_else(|| "a domain event without an aggregate version".to_owned())?;
-    let event = AnyEvent::from_stored(
-        stream_type,
-        event_type,
-        schema_version,
-        envelope.data.clone(),
-    )
-    .map_err(|error| error.to_string())?;
+    let event = AnyEvent::from_stored(stream_type, event_type, schema_version, &envelope.data)
+        .map_err(|error| error.to_string())?;
     let change = match event {
         AnyEvent::Pipeline(event) => Change::Pipeline(event),
         AnyEvent::Deal(event) => Change::Deal(event),

@@ -205,7 +205,7 @@ mod tests {
                 continue;
             }
             let event =
-                A::Event::from_stored(schema.event_type, schema.schema_version, schema.sample)
+                A::Event::from_stored(schema.event_type, schema.schema_version, &schema.sample)
                     .unwrap();
             state = A::evolve(state, &event);
             let Some(record) = &state else { continue };

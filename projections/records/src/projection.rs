@@ -101,13 +101,8 @@ impl Batch {
         let version = envelope
             .aggregate_version
             .ok_or_else(|| refuse("a domain event without an aggregate version".to_owned()))?;
-        let event = AnyEvent::from_stored(
-            stream_type,
-            event_type,
-            schema_version,
-            envelope.data.clone(),
-        )
-        .map_err(|error| refuse(error.to_string()))?;
+        let event = AnyEvent::from_stored(stream_type, event_type, schema_version, &envelope.data)
+            .map_err(|error| refuse(error.to_string()))?;
         let user_id = envelope.actor_user();
         let position = envelope.position;
         match event {

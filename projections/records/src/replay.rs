@@ -46,12 +46,8 @@ fn fold<A: Held>(events: &[PastEvent<'_>]) -> Result<Option<Value>, String> {
     let mut record: Option<A> = None;
     let mut version = 0;
     for event in events {
-        let decoded = A::Event::from_stored(
-            event.event_type,
-            event.schema_version,
-            event.payload.clone(),
-        )
-        .map_err(|error| format!("{} event {}: {error}", A::STREAM_TYPE, event.version))?;
+        let decoded = A::Event::from_stored(event.event_type, event.schema_version, event.payload)
+            .map_err(|error| format!("{} event {}: {error}", A::STREAM_TYPE, event.version))?;
         record = A::evolve(record, &decoded);
         version = event.version;
     }

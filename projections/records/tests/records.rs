@@ -29,12 +29,8 @@ where
         .await
         .expect("the stream loads");
     let record = stored.iter().fold(None, |state, event| {
-        let event = A::Event::from_stored(
-            &event.event_type,
-            event.schema_version,
-            event.payload.clone(),
-        )
-        .expect("a stored event reads");
+        let event = A::Event::from_stored(&event.event_type, event.schema_version, &event.payload)
+            .expect("a stored event reads");
         A::evolve(state, &event)
     });
     let mut body = serde_json::to_value(record.expect("the record exists")).expect("serialises");

@@ -140,13 +140,8 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Option<Item>, String> {
             envelope.event_type
         )
     })?;
-    let event = AnyEvent::from_stored(
-        stream_type,
-        event_type,
-        schema_version,
-        envelope.data.clone(),
-    )
-    .map_err(|error| error.to_string())?;
+    let event = AnyEvent::from_stored(stream_type, event_type, schema_version, &envelope.data)
+        .map_err(|error| error.to_string())?;
     let meta = Meta {
         position: envelope.position,
         event_type: envelope.event_type.clone(),

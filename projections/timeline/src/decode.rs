@@ -49,13 +49,8 @@ pub(crate) fn decode(envelope: &Envelope) -> Result<Option<Item>, String> {
             envelope.event_type
         )
     })?;
-    let event = AnyEvent::from_stored(
-        stream_type,
-        event_type,
-        schema_version,
-        envelope.data.clone(),
-    )
-    .map_err(|error| error.to_string())?;
+    let event = AnyEvent::from_stored(stream_type, event_type, schema_version, &envelope.data)
+        .map_err(|error| error.to_string())?;
     let meta = Meta {
         position: envelope.position,
         occurred_at: envelope.time,

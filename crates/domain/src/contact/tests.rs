@@ -247,7 +247,7 @@ fn a_tracked_url_is_an_absolute_http_url_of_at_most_two_thousand_characters() {
     }
     let stored = serde_json::json!({"url": "mailto:a@b.example", "campaign_id": null,
         "clicked_at": "2025-06-02T09:41:07Z"});
-    assert!(Event::from_stored("link_clicked", 1, stored).is_err());
+    assert!(Event::from_stored("link_clicked", 1, &stored).is_err());
 }
 
 fn any_command() -> impl Strategy<Value = Command> {

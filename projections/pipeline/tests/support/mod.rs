@@ -126,7 +126,7 @@ impl World {
             let event = <Lead as Aggregate>::Event::from_stored(
                 &event.event_type,
                 event.schema_version,
-                event.payload.clone(),
+                &event.payload,
             )
             .expect("a stored event reads");
             Lead::evolve(state, &event)
