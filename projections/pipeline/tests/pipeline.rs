@@ -419,6 +419,14 @@ async fn the_forecast_weighs_open_deals_by_close_month_beside_what_was_won() {
     .await;
     let last = world.execute_at::<Deal>(won, win(), now).await;
     let schema = world.caught_up(last).await;
+    for (stage, open_deals) in [("qualified", 3), ("proposal", 1), ("lead", 2)] {
+        let found = world
+            .reports()
+            .open_deals_in_stage(&schema, pipeline_id, stage)
+            .await
+            .expect("the count answers");
+        assert_eq!(found, open_deals, "{stage}: the won deal is closed");
+    }
 
     let scope = ReportScope::everything();
     let withheld = world

@@ -152,25 +152,4 @@ impl RecordQueries {
         };
         Ok(Withheld::new(Page { items, next_cursor }, disclosed))
     }
-
-    /// How many open deals of `pipeline_id` are in `stage`.
-    pub async fn open_deals_in_stage(
-        &self,
-        schema: &str,
-        pipeline_id: Uuid,
-        stage: &str,
-    ) -> Result<u64, RecordsError> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT count(*) FROM {} WHERE pipeline_id = $1 AND stage = $2 AND status = 'open'",
-                qualified_table(schema, Collection::Deals)
-            ))
-            .await?;
-        let count: i64 = client
-            .query_one(&statement, &[&pipeline_id, &stage])
-            .await?
-            .try_get(0)?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
 }

@@ -2,9 +2,7 @@
 //! the columns its filters read, so every list is an index scan in id order.
 //!
 //! Every table has the same columns, but a column a collection never fills (the tags of a deal,
-//! the team of an activity) has no index there, and a filter on it matches nothing; deals add
-//! the columns the pipeline's stage rules ask about, generated from the body so they can never
-//! disagree with it.
+//! the team of an activity) has no index there, and a filter on it matches nothing.
 //!
 //! A record is rewritten at each of its events; a fifth of each page is left free so that the
 //! new row version usually fits beside the old one, where PostgreSQL updates in place (HOT)
@@ -23,14 +21,6 @@ pub(crate) fn create_tables(schema: &str) -> String {
 
 fn create_table(schema: &str, collection: Collection) -> String {
     let table = qualified_table(schema, collection);
-    let deal_columns = if collection == Collection::Deals {
-        ",
-    pipeline_id uuid GENERATED ALWAYS AS ((body ->> 'pipeline_id')::uuid) STORED,
-    stage       text GENERATED ALWAYS AS (body ->> 'stage') STORED,
-    status      text GENERATED ALWAYS AS (body ->> 'status') STORED"
-    } else {
-        ""
-    };
     format!(
         "CREATE TABLE {table} (
     -- The record's id (UUIDv7: lists in id order are in creation order).
@@ -48,7 +38,7 @@ fn create_table(schema: &str, collection: Collection) -> String {
     company_id  uuid,
     tags        text[]      NOT NULL DEFAULT '{{}}',
     -- Names, e-mail addresses and domains, for q (configuration simple: no stemming).
-    search      tsvector    NOT NULL{deal_columns}
+    search      tsvector    NOT NULL
 ) WITH (fillfactor = 80);
 "
     )
@@ -91,13 +81,6 @@ fn create_collection_indexes(schema: &str, collection: Collection) -> String {
     ddl.push_str(&format!(
         "CREATE INDEX {name}_by_search ON {table} USING gin (search) WITH (fastupdate = off);\n"
     ));
-    if collection == Collection::Deals {
-        // Whether a stage is in use (a stage in use cannot be removed).
-        ddl.push_str(&format!(
-            "CREATE INDEX {name}_open_by_stage ON {table} (pipeline_id, stage) \
-             WHERE status = 'open';\n"
-        ));
-    }
     ddl
 }
 
@@ -112,7 +95,6 @@ mod tests {
             let create = format!("CREATE TABLE \"records_g7\".{} (", collection.as_str());
             assert!(ddl.contains(&create), "{collection}");
         }
-        assert_eq!(ddl.matches("GENERATED ALWAYS").count(), 3);
     }
 
     #[test]

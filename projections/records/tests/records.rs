@@ -262,19 +262,6 @@ async fn get_returns_every_kind_of_record_as_the_domain_folds_it_with_its_versio
             .expect("get answers"),
         None
     );
-    let open_in = |stage: &'static str| {
-        let queries = queries.clone();
-        let schema = schema.clone();
-        async move {
-            queries
-                .open_deals_in_stage(&schema, pipeline_id, stage)
-                .await
-                .expect("the count answers")
-        }
-    };
-    assert_eq!(open_in("qualified").await, 1, "the won deal is closed");
-    assert_eq!(open_in("proposal").await, 1);
-    assert_eq!(open_in("lead").await, 0);
 
     projector
         .wait_until("reports no failure", |status| status.failure.is_none())

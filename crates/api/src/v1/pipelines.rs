@@ -93,7 +93,7 @@ pub async fn reorder_stages(
     .await
 }
 
-/// Removes a stage no open deal is in. Whether one is comes from the records read model (at
+/// Removes a stage no open deal is in. Whether one is comes from the pipeline read model (at
 /// least as fresh as the caller's own writes when `X-Crm-Min-Position` is given).
 pub async fn remove_stage(
     State(api): State<ApiState>,
@@ -104,9 +104,9 @@ pub async fn remove_stage(
     meta.may_write(&api, Resource::Pipelines).await?;
     let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
     let request = meta.request(&[]);
-    let schema = super::reads::live_schema(&api, min_position).await?;
+    let schema = super::reads::schema_of(&api, pipeline::NAME, min_position).await?;
     let in_use = api
-        .records
+        .reports
         .open_deals_in_stage(&schema, id, key.as_str())
         .await?
         > 0;

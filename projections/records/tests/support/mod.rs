@@ -111,15 +111,4 @@ impl Queries {
             .await
             .expect("the access commits"))
     }
-
-    pub async fn open_deals_in_stage(
-        &self,
-        schema: &str,
-        pipeline_id: Uuid,
-        stage: &str,
-    ) -> Result<u64, RecordsError> {
-        self.queries
-            .open_deals_in_stage(schema, pipeline_id, stage)
-            .await
-    }
 }
