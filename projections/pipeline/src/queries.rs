@@ -428,9 +428,7 @@ impl ReportQueries {
             Vec::new(),
         ))
     }
-}
 
-impl ReportQueries {
     /// How many open deals of `pipeline_id` are in `stage` (a stage in use cannot be removed).
     /// An answer to the API's own rule, not disclosed to anyone, so it is not sealed.
     pub async fn open_deals_in_stage(
