@@ -596,6 +596,32 @@ async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
 }
 
 #[tokio::test]
+async fn a_stage_a_deal_just_moved_into_cannot_be_removed_even_without_a_min_position() {
+    let system = TestSystem::start().await;
+    let pipeline = pipeline(&system).await;
+    system
+        .post(
+            &system.admin,
+            "/v1/deals",
+            json!({"title": "T", "pipeline_id": pipeline, "stage": "negotiation",
+                   "amount": {"amount_minor": 100, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201);
+    system
+        .send(
+            Method::DELETE,
+            Some(&system.admin),
+            &format!("/v1/pipelines/{pipeline}/stages/negotiation"),
+            &[],
+            None,
+        )
+        .await
+        .expect(409);
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_commands_on_one_record_are_all_decided_again_on_fresh_state() {
     let system = TestSystem::start().await;
     let id = system

@@ -93,8 +93,9 @@ pub async fn reorder_stages(
     .await
 }
 
-/// Removes a stage no open deal is in. Whether one is comes from the pipeline read model (at
-/// least as fresh as the caller's own writes when `X-Crm-Min-Position` is given).
+/// Removes a stage no open deal is in. Whether one is comes from the pipeline read model, once
+/// it has reached the log's head as this request found it (or the caller's
+/// `X-Crm-Min-Position`, if later): every deal move committed before the request counts.
 pub async fn remove_stage(
     State(api): State<ApiState>,
     meta: CommandMeta,
@@ -104,7 +105,9 @@ pub async fn remove_stage(
     meta.may_write(&api, Resource::Pipelines).await?;
     let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
     let request = meta.request(&[]);
-    let schema = super::reads::schema_of(&api, pipeline::NAME, min_position).await?;
+    let head = api.reader.head().await?.position;
+    let wanted = MinPosition(Some(min_position.0.map_or(head, |asked| asked.max(head))));
+    let schema = super::reads::schema_of(&api, pipeline::NAME, wanted).await?;
     let in_use = api
         .reports
         .open_deals_in_stage(&schema, id, key.as_str())
