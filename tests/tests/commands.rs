@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::json;
-use system_tests::TestSystem;
+use system_tests::{Reply, TestSystem};
 use uuid::Uuid;
 
 async fn pipeline(system: &TestSystem) -> Uuid {
@@ -546,50 +546,52 @@ async fn usernames_are_unique_and_a_new_user_token_works_at_once() {
     system.stop().await;
 }
 
+/// Opens a deal in `stage` of `pipeline`, as the admin.
+async fn open_deal_in(system: &TestSystem, pipeline: Uuid, stage: &str) -> Reply {
+    system
+        .post(
+            &system.admin,
+            "/v1/deals",
+            json!({"title": "T", "pipeline_id": pipeline, "stage": stage,
+                   "amount": {"amount_minor": 100, "currency": "EUR"}}),
+        )
+        .await
+}
+
+/// Asks, as the admin, to remove `stage` of `pipeline`.
+async fn remove_stage(
+    system: &TestSystem,
+    pipeline: Uuid,
+    stage: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    system
+        .send(
+            Method::DELETE,
+            Some(&system.admin),
+            &format!("/v1/pipelines/{pipeline}/stages/{stage}"),
+            headers,
+            None,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
     let system = TestSystem::start().await;
     let pipeline = pipeline(&system).await;
-    let deal = system
-        .post(
-            &system.admin,
-            "/v1/deals",
-            json!({"title": "T", "pipeline_id": pipeline, "stage": "proposal",
-                   "amount": {"amount_minor": 100, "currency": "EUR"}}),
-        )
+    let deal = open_deal_in(&system, pipeline, "proposal")
         .await
         .expect(201);
     let position = deal.position().to_string();
-    let remove = |stage: &str| format!("/v1/pipelines/{pipeline}/stages/{stage}");
     let headers = [("x-crm-min-position", position.as_str())];
-    system
-        .send(
-            Method::DELETE,
-            Some(&system.admin),
-            &remove("proposal"),
-            &headers,
-            None,
-        )
+    remove_stage(&system, pipeline, "proposal", &headers)
         .await
         .expect(409);
-    system
-        .send(
-            Method::DELETE,
-            Some(&system.admin),
-            &remove("negotiation"),
-            &headers,
-            None,
-        )
+    remove_stage(&system, pipeline, "negotiation", &headers)
         .await
         .expect(200);
-    system
-        .send(
-            Method::DELETE,
-            Some(&system.admin),
-            &remove("Not A Key"),
-            &headers,
-            None,
-        )
+    remove_stage(&system, pipeline, "Not A Key", &headers)
         .await
         .expect(422);
     system.stop().await;
@@ -599,23 +601,10 @@ async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
 async fn a_stage_a_deal_just_moved_into_cannot_be_removed_even_without_a_min_position() {
     let system = TestSystem::start().await;
     let pipeline = pipeline(&system).await;
-    system
-        .post(
-            &system.admin,
-            "/v1/deals",
-            json!({"title": "T", "pipeline_id": pipeline, "stage": "negotiation",
-                   "amount": {"amount_minor": 100, "currency": "EUR"}}),
-        )
+    open_deal_in(&system, pipeline, "negotiation")
         .await
         .expect(201);
-    system
-        .send(
-            Method::DELETE,
-            Some(&system.admin),
-            &format!("/v1/pipelines/{pipeline}/stages/negotiation"),
-            &[],
-            None,
-        )
+    remove_stage(&system, pipeline, "negotiation", &[])
         .await
         .expect(409);
     system.stop().await;

@@ -41,6 +41,17 @@ pub struct Loaded<A: Aggregate> {
     pub position: u64,
 }
 
+impl<A: Aggregate> Loaded<A> {
+    /// A stream with no events.
+    fn empty() -> Loaded<A> {
+        Loaded {
+            state: A::State::default(),
+            version: 0,
+            position: 0,
+        }
+    }
+}
+
 /// Commands on one aggregate take turns within this process: a burst of commands on one record
 /// would otherwise all decide on the same version, all but one lose the race, and retry into the
 /// same collision. Striped, so memory stays fixed however many aggregates there are; processes
@@ -120,11 +131,7 @@ pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, A
             version: cached.version,
             position: cached.position,
         },
-        None => Loaded {
-            state: A::State::default(),
-            version: 0,
-            position: 0,
-        },
+        None => Loaded::empty(),
     };
     let stored = api.reader.load_stream(&stream, loaded.version).await?;
     let changed = !stored.is_empty();
@@ -393,31 +400,26 @@ pub async fn execute_all<A: Guarded>(
     create: bool,
     commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
 ) -> Result<Committed, ApiError> {
-    run::<A>(api, request, id, create, None, commands).await
+    // A new record's id was just made here, so its stream cannot exist: the first attempt
+    // decides on the empty state without reading it (the store's "no stream" check still
+    // holds); a retry reads it.
+    let first = create.then(Loaded::empty);
+    run::<A>(api, request, id, create, first, commands).await
 }
 
+/// Runs the commands until they do not lose a race; the first attempt decides on `first` when
+/// given, every other on the stream as the store holds it.
 async fn run<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
     create: bool,
-    loaded: Option<Loaded<A>>,
+    first: Option<Loaded<A>>,
     commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
 ) -> Result<Committed, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
     let _turn = api.turns.take(&stream).await;
-    // A new record's id was just made here, so its stream cannot exist: the first attempt
-    // decides on the empty state without reading it (the store's "no stream" check still
-    // holds); a retry reads it.
-    let first = std::sync::Mutex::new(if create {
-        Some(Loaded {
-            state: A::State::default(),
-            version: 0,
-            position: 0,
-        })
-    } else {
-        loaded
-    });
+    let first = std::sync::Mutex::new(first);
     let attempt = retrying(api, request, || async {
         let seeded = first.lock().ok().and_then(|mut first| first.take());
         let loaded = match seeded {
