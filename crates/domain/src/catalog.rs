@@ -5,6 +5,10 @@
 //! `schemas/events/samples/<same name>`; tests fail when a schema drifts from the code or when a
 //! sample (of any version ever published) no longer reads.
 
+mod compat;
+
+pub use compat::breaking_schema_changes;
+
 use schemars::JsonSchema;
 use serde_json::Value;
 
@@ -352,17 +356,28 @@ mod tests {
     }
 
     /// `schemas/events/*.json` are generated from the payload types; run with `CRM_BLESS=1` to
-    /// rewrite them after an intended change (a published version must then get a new number).
+    /// rewrite them after a change of their descriptions. A published version's schema never
+    /// changes what it accepts, blessed or not: such a change is a new version.
     #[test]
     fn the_checked_in_event_schemas_are_the_generated_ones() {
         let folder = events_folder();
         let mut differing = Vec::new();
+        let mut breaking = Vec::new();
         for entry in event_catalog() {
             let path = folder.join(entry.file_name());
             let generated = entry.schema_text();
-            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-            if checked_in == generated {
+            let checked_in = std::fs::read_to_string(&path).ok();
+            if checked_in.as_deref() == Some(generated.as_str()) {
                 continue;
+            }
+            if let Some(published) = checked_in {
+                let published: Value = serde_json::from_str(&published)
+                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                let changes = breaking_schema_changes(&published, entry.schema.as_value());
+                if !changes.is_empty() {
+                    breaking.push(format!("{}: {}", entry.public_type, changes.join("; ")));
+                    continue;
+                }
             }
             if blessing() {
                 std::fs::create_dir_all(&folder).unwrap();
@@ -372,9 +387,31 @@ mod tests {
             }
         }
         assert!(
+            breaking.is_empty(),
+            "a published event version must keep accepting exactly what it accepted; give the \
+             event a new version, read the old one through an upcaster, and keep the old schema \
+             and sample:\n{}",
+            breaking.join("\n")
+        );
+        assert!(
             differing.is_empty(),
             "these schemas differ from the ones generated from the code: {differing:?}; if the \
              change is intended, run `CRM_BLESS=1 cargo test -p domain` and commit the files"
+        );
+    }
+
+    /// A published version stays published: its schema is kept beside its sample.
+    #[test]
+    fn every_published_version_keeps_its_schema() {
+        let folder = events_folder();
+        let missing: Vec<PathBuf> = json_files(&folder.join("samples"))
+            .into_iter()
+            .filter_map(|sample| Some(folder.join(sample.file_name()?)))
+            .filter(|schema| !schema.exists())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "no schema for a published version: {missing:?}"
         );
     }
 

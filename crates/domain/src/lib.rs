@@ -31,7 +31,7 @@ pub mod user;
 pub mod username;
 pub mod values;
 
-pub use catalog::{AnyEvent, EventSchema, event_catalog};
+pub use catalog::{AnyEvent, EventSchema, breaking_schema_changes, event_catalog};
 pub use error::DomainError;
 pub use patch::Patch;
 pub use user::token_hash;
