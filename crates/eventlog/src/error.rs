@@ -86,7 +86,7 @@ impl LogError {
     }
 }
 
-/// Connects to `settings.url`, waiting at most [`CONNECT_TIMEOUT`], and checks that the server
+/// Connects to `settings.url` (any server of a cluster), waiting at most [`CONNECT_TIMEOUT`], and checks that the server
 /// is at least nats-server 2.9 with JetStream. Once connected, the client reconnects by itself
 /// for as long as the process runs.
 pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, LogError> {
@@ -108,7 +108,7 @@ pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, LogE
         });
     let client = tokio::time::timeout(
         CONNECT_TIMEOUT + Duration::from_secs(1),
-        options.connect(settings.url.as_str()),
+        options.connect(settings.servers()),
     )
     .await
     .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?

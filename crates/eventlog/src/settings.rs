@@ -39,7 +39,7 @@ impl Default for NatsSettings {
 impl NatsSettings {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<(), LogError> {
-        if self.url.trim().is_empty() {
+        if self.servers().is_empty() {
             return Err(invalid("nats_url", "must not be empty".to_owned()));
         }
         let stream_ok = !self.stream.is_empty()
@@ -82,6 +82,15 @@ impl NatsSettings {
             return Err(invalid("nats_source", "must not be empty".to_owned()));
         }
         Ok(())
+    }
+
+    /// Each server `url` names, for the client to try in turn (and to fail over to).
+    pub fn servers(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|server| !server.is_empty())
+            .collect()
     }
 
     /// The stream holding the signed checkpoints, beside the event stream (never in it: the event
@@ -167,6 +176,23 @@ mod tests {
         RelaySettings::default()
             .validate()
             .expect("valid relay defaults");
+    }
+
+    #[test]
+    fn a_cluster_is_every_server_of_the_list() {
+        let settings = NatsSettings {
+            url: "nats://a:4222, nats://b:4222,,nats://c:4222".to_owned(),
+            ..NatsSettings::default()
+        };
+        assert_eq!(
+            settings.servers(),
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+        let none = NatsSettings {
+            url: " , ".to_owned(),
+            ..NatsSettings::default()
+        };
+        assert!(none.validate().is_err());
     }
 
     #[test]

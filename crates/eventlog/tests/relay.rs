@@ -10,7 +10,7 @@ use eventstore::checkpoint::{Checkpoint, Signer, latest_checkpoint};
 use eventstore::tree;
 use eventstore::{AppendRequest, Appender, Metadata, NewEvent, Reader, StreamAppend, StreamRef};
 use serde_json::json;
-use testkit::{PrivateNats, TestDatabase, TestStream};
+use testkit::{PrivateNats, PrivateNatsCluster, TestDatabase, TestStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -176,8 +176,10 @@ impl RunningRelay {
     }
 }
 
+/// `url` may name several servers, comma-separated.
 async fn jetstream_for(url: &str) -> jetstream::Context {
-    let client = async_nats::connect(url).await.expect("NATS answers");
+    let servers: Vec<&str> = url.split(',').collect();
+    let client = async_nats::connect(servers).await.expect("NATS answers");
     jetstream::new(client)
 }
 
@@ -345,6 +347,69 @@ async fn a_nats_restart_during_a_burst_loses_and_repeats_nothing() {
     relay.stop().await;
     let report = verify_store(&store).await;
     assert!(report.is_ok(), "{report}");
+}
+
+/// The stream's RAFT leader: the name of the node that holds it.
+async fn stream_leader(jetstream: &jetstream::Context, name: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(mut stream) = jetstream.get_stream(name).await
+            && let Ok(info) = stream.info().await
+            && let Some(leader) = info
+                .cluster
+                .as_ref()
+                .and_then(|cluster| cluster.leader.clone())
+        {
+            return leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} has a leader in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_stream_loses_and_repeats_nothing_when_its_leader_node_is_killed() {
+    let store = Store::new().await;
+    let mut cluster = PrivateNatsCluster::start(3);
+    let test_stream = TestStream::on(&cluster.url());
+    let nats = NatsSettings {
+        replicas: 3,
+        ..nats_settings(&cluster.url(), &test_stream)
+    };
+    let mut relay = RunningRelay::start(&store, &nats).await;
+    relay.wait_until("leads", |status| status.leader).await;
+    let jetstream = jetstream_for(&nats.url).await;
+
+    let burst = store.append(1000, 8);
+    let crash = async {
+        relay
+            .wait_until("publishes some", |status| status.published_position >= 200)
+            .await;
+        let leader = stream_leader(&jetstream, &nats.stream).await;
+        cluster.kill(&leader);
+        // Appends go on while the two nodes left elect a new leader.
+        store.append(1000, 8).await;
+        leader
+    };
+    let ((), killed) = tokio::join!(burst, crash);
+
+    wait_for_messages(&jetstream, &nats.stream, 2000).await;
+    let mut stream = jetstream.get_stream(&nats.stream).await.expect("stream");
+    let info = stream.info().await.expect("stream info");
+    assert_eq!(info.config.num_replicas, 3);
+    let leader = stream_leader(&jetstream, &nats.stream).await;
+    assert_ne!(leader, killed, "a surviving node leads the stream");
+    assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 2000).await;
+
+    // The node comes back and catches up; the relay goes on publishing.
+    cluster.restart(&killed);
+    store.append(200, 4).await;
+    wait_for_messages(&jetstream, &nats.stream, 2200).await;
+    assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 2200).await;
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use projector::{
     ProjectorStatus, WaitError,
 };
 use serde_json::json;
-use testkit::{PrivateNats, PrivatePostgres, TestDatabase, TestStream};
+use testkit::{PrivateNats, PrivateNatsCluster, PrivatePostgres, TestDatabase, TestStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -182,6 +182,11 @@ impl World {
     }
 
     async fn with(test_stream: TestStream, database: TestDatabase) -> World {
+        World::replicated(test_stream, database, 1).await
+    }
+
+    /// A world whose stream keeps `replicas` copies of each message (on a cluster).
+    async fn replicated(test_stream: TestStream, database: TestDatabase, replicas: usize) -> World {
         trace_to_test_output();
         let settings = database.store_settings();
         projector::migrate(&settings)
@@ -197,6 +202,7 @@ impl World {
             url: test_stream.url.clone(),
             stream: test_stream.stream.clone(),
             subject_prefix: test_stream.subject_prefix.clone(),
+            replicas,
             ..NatsSettings::default()
         };
         let keys = tempfile::tempdir().expect("a key folder");
@@ -992,6 +998,45 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
         server.restart();
     };
     tokio::join!(burst, outage);
+    let head = world.head().await;
+    world.wait_for(head).await;
+    let expected = world.expected(Feed::Everything).await;
+    assert_eq!(expected.len(), 2000);
+    assert_eq!(world.applied("tally_g1").await, expected);
+    projector.stop().await.expect("the projector stops cleanly");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_a_cluster_killed_mid_stream_loses_and_doubles_nothing() {
+    let mut cluster = PrivateNatsCluster::start(3);
+    let world =
+        World::replicated(TestStream::on(&cluster.url()), TestDatabase::new().await, 3).await;
+    let mut projector = world.projector(Tally::of(Feed::Everything)).await;
+    let burst = world.append(1000, 8);
+    let crash = async {
+        projector
+            .wait_until("applies some", |status| status.position >= 200)
+            .await;
+        // The node leading the projector's consumer, which the stream's leader may or may not be.
+        let consumer = format!("{}_{NAME}_g1", world.nats.stream);
+        let leader = world
+            .jetstream()
+            .await
+            .get_stream(&world.nats.stream)
+            .await
+            .expect("the stream")
+            .consumer_info(&consumer)
+            .await
+            .expect("the consumer")
+            .cluster
+            .and_then(|cluster| cluster.leader)
+            .expect("a replicated consumer has a leader");
+        cluster.kill(&leader);
+        world.append(1000, 8).await;
+        cluster.restart(&leader);
+    };
+    tokio::join!(burst, crash);
     let head = world.head().await;
     world.wait_for(head).await;
     let expected = world.expected(Feed::Everything).await;

@@ -8,7 +8,7 @@
 mod nats;
 mod postgres;
 
-pub use nats::{PrivateNats, TestStream, nats_url};
+pub use nats::{PrivateNats, PrivateNatsCluster, TestStream, nats_url};
 pub use postgres::{PrivatePostgres, TestDatabase, admin_url};
 
 /// A port nothing listens on right now (the OS picks it).

@@ -1,6 +1,7 @@
 //! A unique JetStream stream name and subject prefix per test, and private nats-servers for tests
-//! that stop, kill or rewind one.
+//! that stop, kill or rewind one, or a node of a cluster.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -151,6 +152,146 @@ impl PrivateNats {
 impl Drop for PrivateNats {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A JetStream cluster of the test's own: nodes `n1`, `n2`, ... on free ports, each with its own
+/// store folder, routed to each other.
+pub struct PrivateNatsCluster {
+    nodes: Vec<ClusterNode>,
+    directory: tempfile::TempDir,
+}
+
+struct ClusterNode {
+    name: String,
+    port: u16,
+    monitoring_port: u16,
+    process: Option<Child>,
+}
+
+impl PrivateNatsCluster {
+    /// Starts `size` nodes and waits until each reports JetStream healthy (the cluster has
+    /// formed and elected its meta leader).
+    pub fn start(size: usize) -> PrivateNatsCluster {
+        let directory = tempfile::tempdir().expect("a temporary folder");
+        let route_ports: Vec<u16> = (0..size).map(|_| crate::free_port()).collect();
+        let routes = route_ports
+            .iter()
+            .map(|port| format!("nats-route://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let nodes = route_ports
+            .iter()
+            .enumerate()
+            .map(|(index, route_port)| {
+                let node = ClusterNode {
+                    name: format!("n{}", index + 1),
+                    port: crate::free_port(),
+                    monitoring_port: crate::free_port(),
+                    process: None,
+                };
+                let config = format!(
+                    "server_name: {name}\nlisten: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitoring}\n\
+                     jetstream {{ store_dir: \"{store}\" }}\n\
+                     cluster {{ name: crm_test, listen: 127.0.0.1:{route_port}, routes: [{routes}] }}\n",
+                    name = node.name,
+                    port = node.port,
+                    monitoring = node.monitoring_port,
+                    store = directory.path().join(&node.name).display(),
+                );
+                std::fs::write(directory.path().join(format!("{}.conf", node.name)), config)
+                    .expect("write a node's configuration");
+                node
+            })
+            .collect();
+        let mut cluster = PrivateNatsCluster { nodes, directory };
+        for index in 0..size {
+            cluster.spawn(index);
+        }
+        for node in &cluster.nodes {
+            wait_until_healthy(node.monitoring_port, Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    /// Every node's client URL, comma-separated, as `CRM_NATS_URL` takes a cluster.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|node| format!("nats://127.0.0.1:{}", node.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILL to the node named `name` (`n1`, ...), like a crash.
+    pub fn kill(&mut self, name: &str) {
+        let node = self.node(name);
+        if let Some(mut child) = self.nodes[node].process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the node named `name` again on its ports and store.
+    pub fn restart(&mut self, name: &str) {
+        let node = self.node(name);
+        assert!(self.nodes[node].process.is_none(), "{name} is not running");
+        self.spawn(node);
+    }
+
+    fn node(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|node| node.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    fn spawn(&mut self, index: usize) {
+        let config = self
+            .directory
+            .path()
+            .join(format!("{}.conf", self.nodes[index].name));
+        let child = Command::new(nats_server_binary())
+            .arg("-c")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.nodes[index].process = Some(child);
+        wait_for_port(self.nodes[index].port, Duration::from_secs(10));
+    }
+}
+
+impl Drop for PrivateNatsCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.process.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Waits until the monitoring endpoint's `/healthz` answers 200: JetStream is up and, in a
+/// cluster, has a meta leader.
+fn wait_until_healthy(monitoring_port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let healthy = || -> std::io::Result<bool> {
+        let mut connection = std::net::TcpStream::connect(("127.0.0.1", monitoring_port))?;
+        connection.set_read_timeout(Some(Duration::from_secs(2)))?;
+        connection.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")?;
+        let mut answer = String::new();
+        connection.read_to_string(&mut answer)?;
+        Ok(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
+    };
+    while !healthy().unwrap_or(false) {
+        assert!(
+            Instant::now() < deadline,
+            "the node monitored on {monitoring_port} is healthy within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
