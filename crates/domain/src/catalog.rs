@@ -416,7 +416,7 @@ mod tests {
     }
 
     /// Every sample under `schemas/events/samples/`, of any version ever published, must keep
-    /// reading. Blessing adds the samples of new event types; it never rewrites one.
+    /// reading, and be valid under its version's schema. Blessing adds the samples of new event types; it never rewrites one.
     #[test]
     fn every_golden_sample_still_reads() {
         let folder = events_folder().join("samples");
@@ -443,6 +443,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("{} is not <stream>.<event>.v<N>.json", path.display()));
             let text = std::fs::read_to_string(&path).unwrap();
             let payload: Value = serde_json::from_str(&text).unwrap();
+            let schema_path = events_folder().join(path.file_name().unwrap());
+            if let Ok(schema) = std::fs::read_to_string(&schema_path) {
+                let schema: Value = serde_json::from_str(&schema).unwrap();
+                let validator = jsonschema::validator_for(&schema).unwrap();
+                if let Err(error) = validator.validate(&payload) {
+                    panic!("{} breaks its schema: {error}", path.display());
+                }
+            }
             if let Err(error) = read_back(&stream, &event, version, payload) {
                 panic!("{} no longer reads: {error}", path.display());
             }

@@ -1,8 +1,13 @@
 //! Test helpers: a given/when/then harness for aggregates, a fixed context, and the property that
-//! replaying the stored form of every accepted event rebuilds the state built step by step.
+//! replaying the stored form of every accepted event rebuilds the state built step by step (and
+//! that each of those events is what its published schema says).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::pipeline::{PipelineStages, Stage};
@@ -188,14 +193,48 @@ pub(crate) fn run<A: Aggregate>(
     (state, accepted)
 }
 
+/// Whether `payload` is valid under the JSON Schema the catalog publishes for `public_type`
+/// (`crm.deal.stage_changed.v1`); the error names the first violation.
+pub(crate) fn conforms(public_type: &str, payload: &Value) -> Result<(), String> {
+    static VALIDATORS: OnceLock<HashMap<String, jsonschema::Validator>> = OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        crate::event_catalog()
+            .into_iter()
+            .map(|entry| {
+                let validator = jsonschema::validator_for(entry.schema.as_value())
+                    .unwrap_or_else(|error| panic!("{}: {error}", entry.public_type));
+                (entry.public_type, validator)
+            })
+            .collect()
+    });
+    let validator = validators
+        .get(public_type)
+        .ok_or_else(|| format!("{public_type} is not in the catalog"))?;
+    validator.validate(payload).map_err(|error| {
+        format!(
+            "{public_type} {payload}: {error} at {}",
+            error.instance_path()
+        )
+    })
+}
+
 /// The state built step by step equals the replay, from nothing, of every accepted event after a
-/// JSON round trip through its stored form.
+/// JSON round trip through its stored form; and every such event is valid under its schema.
 pub(crate) fn replay_equals_steps<A: Aggregate>(
     commands: Vec<(A::Command, Context)>,
 ) -> Result<(), TestCaseError> {
     let (stepped, accepted) = run::<A>(commands);
     let mut replayed = A::State::default();
     for event in accepted.iter().flatten() {
+        let public_type = format!(
+            "crm.{}.{}.v{}",
+            A::STREAM_TYPE,
+            event.event_type(),
+            event.schema_version()
+        );
+        if let Err(violation) = conforms(&public_type, &event.to_payload()) {
+            return Err(TestCaseError::fail(violation));
+        }
         let stored = stored_round_trip(event);
         prop_assert_eq!(&stored, event);
         replayed = A::evolve(replayed, &stored);

@@ -441,6 +441,20 @@ mod tests {
         assert!(error.to_string().contains(HEADER_POSITION), "{error}");
     }
 
+    #[test]
+    fn every_envelope_is_valid_under_the_published_schema() {
+        let schema: serde_json::Value = serde_json::from_str(&envelope_schema()).expect("JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        for category in [Category::Events, Category::Access] {
+            let envelope = Envelope::from_stored(&stored(category), "urn:crm");
+            let json: serde_json::Value =
+                serde_json::from_slice(&envelope.to_json().expect("serialises")).expect("JSON");
+            if let Err(error) = validator.validate(&json) {
+                panic!("{category:?}: {error} at {}", error.instance_path());
+            }
+        }
+    }
+
     /// `schemas/envelope.v1.json` is generated from [`Envelope`]; run with `CRM_BLESS=1` to
     /// rewrite it after a change of its descriptions. What a published version accepts never
     /// changes, blessed or not: such a change is a new version.
