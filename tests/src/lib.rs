@@ -1,5 +1,8 @@
 //! A whole `crm` (every role in one process) on its own database, stream and port, and an HTTP
 //! client to talk to it the way a client would. Each test starts its own; nothing is shared.
+//! Every answer is checked against `schemas/openapi.json` (`contract`).
+
+mod contract;
 
 use std::time::Duration;
 
@@ -127,7 +130,9 @@ impl TestSystem {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -142,6 +147,13 @@ impl TestSystem {
         let response = request.send().await.expect("the api answers");
         let status = response.status();
         let headers = response.headers().clone();
+        let media_type = headers
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         let bytes = response.bytes().await.expect("a body");
         let body = if bytes.is_empty() {
             Value::Null
@@ -149,6 +161,9 @@ impl TestSystem {
             serde_json::from_slice(&bytes)
                 .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
+        if media_type.ends_with("json") || bytes.is_empty() {
+            contract::check(&method, path, status.as_u16(), &media_type, &body);
+        }
         Reply {
             status,
             headers,

@@ -860,7 +860,8 @@ const ROUTES: &[Route] = &[
             description: "One page of the record's audit trail, newest first.",
             body: schema_of::<audit::AuditPage>(),
         },
-        errors: LIST_ERRORS,
+        // 404: a collection that does not exist.
+        errors: READ_ERRORS,
     },
     Route {
         method: Method::Get,
