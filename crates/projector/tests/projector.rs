@@ -998,13 +998,7 @@ async fn a_nats_restart_mid_stream_loses_and_doubles_nothing() {
         server.restart();
     };
     tokio::join!(burst, outage);
-    let head = world.head().await;
-    world.wait_for(head).await;
-    let expected = world.expected(Feed::Everything).await;
-    assert_eq!(expected.len(), 2000);
-    assert_eq!(world.applied("tally_g1").await, expected);
-    projector.stop().await.expect("the projector stops cleanly");
-    world.stop().await;
+    every_event_applied_once_then_stop(world, projector, 2000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1037,10 +1031,20 @@ async fn a_node_of_a_cluster_killed_mid_stream_loses_and_doubles_nothing() {
         cluster.restart(&leader);
     };
     tokio::join!(burst, crash);
+    every_event_applied_once_then_stop(world, projector, 2000).await;
+}
+
+/// Waits until the projector has reached the store's head, checks that it applied each of the
+/// `count` events once in position order, and stops both.
+async fn every_event_applied_once_then_stop(
+    world: World,
+    projector: RunningProjector,
+    count: usize,
+) {
     let head = world.head().await;
     world.wait_for(head).await;
     let expected = world.expected(Feed::Everything).await;
-    assert_eq!(expected.len(), 2000);
+    assert_eq!(expected.len(), count);
     assert_eq!(world.applied("tally_g1").await, expected);
     projector.stop().await.expect("the projector stops cleanly");
     world.stop().await;

@@ -24,8 +24,8 @@ const ANNOTATIONS: [&str; 10] = [
     "readOnly",
     "title",
 ];
-/// Keywords whose array is a set: its order means nothing.
-const SETS: [&str; 5] = ["required", "enum", "type", "anyOf", "oneOf"];
+/// Keywords whose array is a set: its order means nothing (`enum` too).
+const SETS: [&str; 4] = ["required", "type", "anyOf", "oneOf"];
 /// The longest value a finding quotes.
 const QUOTE_MAX: usize = 120;
 
@@ -63,24 +63,25 @@ fn normalise(
             continue;
         }
         let value = match value {
-            Value::Array(items) if SETS.contains(&key.as_str()) => {
+            // Data, not schemas.
+            Value::Array(values) if key == "enum" => {
+                let mut values = values.clone();
+                values.sort_by_cached_key(Value::to_string);
+                Value::Array(values)
+            }
+            _ if key == "const" => value.clone(),
+            Value::Array(items) => {
                 let mut items: Vec<Value> = items
                     .iter()
                     .map(|item| normalise(item, definitions, expanding))
                     .collect();
-                items.sort_by_cached_key(Value::to_string);
+                if SETS.contains(&key.as_str()) {
+                    items.sort_by_cached_key(Value::to_string);
+                }
                 Value::Array(items)
             }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| normalise(item, definitions, expanding))
-                    .collect(),
-            ),
-            Value::Object(_) if key == "properties" || key == "patternProperties" => {
-                let Value::Object(properties) = value else {
-                    unreachable!("matched as an object")
-                };
+            // Named by the data: the names are not keywords.
+            Value::Object(properties) if key == "properties" || key == "patternProperties" => {
                 Value::Object(
                     properties
                         .iter()
@@ -325,6 +326,18 @@ mod tests {
         published["properties"]["kind"] = json!({"enum": ["won", "lost"]});
         let mut current = published.clone();
         current["properties"]["kind"] = json!({"enum": ["lost", "won", "abandoned"]});
+        assert_eq!(breaking_schema_changes(&published, &current).len(), 1);
+    }
+
+    #[test]
+    fn enum_and_const_values_are_data_even_when_they_look_like_keywords() {
+        let mut published = stage_changed();
+        published["properties"]["kind"] = json!({"const": {"title": "x"}});
+        let mut current = published.clone();
+        current["properties"]["kind"] = json!({"const": {"title": "y"}});
+        assert_eq!(breaking_schema_changes(&published, &current).len(), 1);
+        published["properties"]["kind"] = json!({"enum": [{"description": "a"}, "b"]});
+        current["properties"]["kind"] = json!({"enum": ["b", {"description": "c"}]});
         assert_eq!(breaking_schema_changes(&published, &current).len(), 1);
     }
 
