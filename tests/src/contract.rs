@@ -1,11 +1,13 @@
 //! Every answer the system tests get is checked against `schemas/openapi.json`: its status must be
-//! one the operation documents, and a JSON body must be valid under the documented schema. So the
-//! published document cannot drift from what the server does on any path the tests take.
+//! one the operation documents, the headers it documents as required must be there and valid, and
+//! a JSON body must be valid under the documented schema. So the published document cannot drift
+//! from what the server does on any path the tests take.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use reqwest::Method;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 struct Contract {
@@ -28,7 +30,14 @@ fn contract() -> &'static Contract {
 
 /// Panics, naming the request, when the answer is not what the document promises. Paths the
 /// document does not name (a test of an unknown route) are not checked.
-pub(crate) fn check(method: &Method, path: &str, status: u16, media_type: &str, body: &Value) {
+pub(crate) fn check(
+    method: &Method,
+    path: &str,
+    status: u16,
+    headers: &HeaderMap,
+    media_type: &str,
+    body: &Value,
+) {
     let contract = contract();
     let path = path.split('?').next().unwrap_or(path);
     let Some(template) = template_of(&contract.document, path) else {
@@ -44,6 +53,12 @@ pub(crate) fn check(method: &Method, path: &str, status: u16, media_type: &str, 
              {method} {template}: {body}"
         );
     };
+    check_headers(
+        &contract.document,
+        resolve(&contract.document, response),
+        headers,
+    )
+    .unwrap_or_else(|problem| panic!("{method} {path} answered {status} {problem}"));
     let key = format!("{template} {method_name} {status} {media_type}");
     let validator = {
         let mut validators = contract.validators.lock().expect("not poisoned");
@@ -63,6 +78,39 @@ pub(crate) fn check(method: &Method, path: &str, status: u16, media_type: &str, 
             error.instance_path()
         );
     }
+}
+
+/// Every header the response documents as required is there, and each documented one that is
+/// there is valid under its schema (an integer header read as a number).
+fn check_headers(document: &Value, response: &Value, headers: &HeaderMap) -> Result<(), String> {
+    let Some(documented) = response["headers"].as_object() else {
+        return Ok(());
+    };
+    for (name, header) in documented {
+        let header = resolve(document, header);
+        let Some(value) = headers.get(name.as_str()) else {
+            if header["required"] == Value::Bool(true) {
+                return Err(format!("without the required header {name}"));
+            }
+            continue;
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| format!("with a header {name} that is not text"))?;
+        let value = if header["schema"]["type"] == "integer" {
+            text.parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("with a header {name}: {text:?}, not an integer"))?
+        } else {
+            Value::String(text.to_owned())
+        };
+        let validator = jsonschema::validator_for(&header["schema"])
+            .map_err(|error| format!("(the schema of header {name} fails: {error})"))?;
+        validator
+            .validate(&value)
+            .map_err(|error| format!("with a header {name}: {text:?}: {error}"))?;
+    }
+    Ok(())
 }
 
 /// The document's path template for `path`: the one whose literal segments all match, preferring

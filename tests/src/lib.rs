@@ -162,7 +162,7 @@ impl TestSystem {
                 .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         if media_type.ends_with("json") || bytes.is_empty() {
-            contract::check(&method, path, status.as_u16(), &media_type, &body);
+            contract::check(&method, path, status.as_u16(), &headers, &media_type, &body);
         }
         Reply {
             status,

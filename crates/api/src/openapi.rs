@@ -1860,24 +1860,29 @@ fn reading_parameters() -> Value {
     })
 }
 
-/// The headers answers carry, by name.
+/// The headers answers carry, by name; the ones marked required are on every answer that names
+/// them.
 fn headers() -> Value {
     json!({
         "X-Crm-Position": {
             "description": "The global position of the command's last event; send it as \
                 `X-Crm-Min-Position` to read your own write.",
+            "required": true,
             "schema": { "type": "integer", "format": "uint64", "minimum": 0 },
         },
         "ETag": {
-            "description": "`\"<version>\"`, for `If-Match`.",
+            "description": "`\"<version>\"`, for `If-Match`; absent with `as_of`, since a past \
+                state is no precondition for a command.",
             "schema": { "type": "string" },
         },
         "Retry-After": {
             "description": "Seconds to wait before trying again.",
+            "required": true,
             "schema": { "type": "integer", "minimum": 0 },
         },
         "WWW-Authenticate": {
             "description": "`Bearer`.",
+            "required": true,
             "schema": { "type": "string" },
         },
     })
