@@ -64,8 +64,13 @@ impl Reply {
 
 impl TestSystem {
     pub async fn start() -> TestSystem {
+        TestSystem::start_on(TestStream::new(), 1).await
+    }
+
+    /// A system whose stream is on `stream`'s NATS (every node of a cluster, comma-separated)
+    /// with `replicas` copies of each message.
+    pub async fn start_on(stream: TestStream, replicas: usize) -> TestSystem {
         let database = TestDatabase::empty().await;
-        let stream = TestStream::new();
         let data = tempfile::tempdir().expect("a data folder");
         let admin = format!("test-admin-{}", Uuid::now_v7().simple());
         let variables = [
@@ -73,6 +78,7 @@ impl TestSystem {
             ("CRM_NATS_URL", stream.url.clone()),
             ("CRM_NATS_STREAM", stream.stream.clone()),
             ("CRM_NATS_SUBJECT_PREFIX", stream.subject_prefix.clone()),
+            ("CRM_NATS_REPLICAS", replicas.to_string()),
             ("CRM_DATA_DIR", data.path().display().to_string()),
             ("CRM_API_LISTEN", "127.0.0.1:0".to_owned()),
             ("CRM_ADMIN_TOKEN", admin.clone()),

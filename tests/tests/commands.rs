@@ -768,3 +768,75 @@ async fn the_remaining_routes_work_on_their_happy_path_and_refuse_what_no_longer
     system.post(admin, &complete, json!({})).await.expect(409);
     system.stop().await;
 }
+
+/// Reads `/v1/companies/{id}` once the read model has reached `position`, trying again while
+/// the answer is 504 (the relay may wait out a NATS leader election first).
+async fn company_once_projected(system: &TestSystem, id: Uuid, position: u64) -> Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let path = format!("/v1/companies/{id}");
+    let position = position.to_string();
+    loop {
+        let reply = system
+            .send(
+                Method::GET,
+                Some(&system.admin),
+                &path,
+                &[("x-crm-min-position", position.as_str())],
+                None,
+            )
+            .await;
+        if reply.status != 504 || std::time::Instant::now() > deadline {
+            return reply;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_nats_cluster_commands_and_reads_go_on_when_the_node_leading_the_stream_dies() {
+    let mut cluster = testkit::PrivateNatsCluster::start(3);
+    let stream = testkit::TestStream::on(&cluster.url());
+    let stream_name = stream.stream.clone();
+    let system = TestSystem::start_on(stream, 3).await;
+    let before = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Before"}))
+        .await
+        .expect(201);
+    company_once_projected(&system, before.id(), before.position())
+        .await
+        .expect(200);
+
+    let servers: Vec<String> = cluster.url().split(',').map(str::to_owned).collect();
+    let jetstream = async_nats::jetstream::new(
+        async_nats::connect(servers)
+            .await
+            .expect("the cluster answers"),
+    );
+    let leader = jetstream
+        .get_stream(&stream_name)
+        .await
+        .expect("the relay made the stream")
+        .info()
+        .await
+        .expect("stream info")
+        .cluster
+        .clone()
+        .and_then(|cluster| cluster.leader)
+        .expect("a replicated stream has a leader");
+    cluster.kill(&leader);
+
+    // The store is the record: commands commit while the stream elects a new leader, and the
+    // read models catch up once it has.
+    let after = system
+        .post(&system.admin, "/v1/companies", json!({"name": "After"}))
+        .await
+        .expect(201);
+    let read = company_once_projected(&system, after.id(), after.position())
+        .await
+        .expect(200);
+    assert_eq!(read.body["name"], "After");
+    // The read was logged after it: the stream is at least there.
+    let ready = system.get(&system.admin, "/readyz").await.expect(200);
+    let relayed = ready.body["stream"]["position"].as_u64().unwrap_or(0);
+    assert!(relayed >= after.position(), "{:?}", ready.body);
+    system.stop().await;
+}
