@@ -840,3 +840,58 @@ async fn on_a_nats_cluster_commands_and_reads_go_on_when_the_node_leading_the_st
     assert!(relayed >= after.position(), "{:?}", ready.body);
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_removed_while_deals_move_into_it_never_ends_up_holding_one() {
+    let started = TestSystem::start().await;
+    let system = &started;
+    for _ in 0..4 {
+        let pipeline = pipeline(system).await;
+        let mut deals = Vec::new();
+        for _ in 0..8 {
+            deals.push(
+                open_deal_in(system, pipeline, "lead")
+                    .await
+                    .expect(201)
+                    .id(),
+            );
+        }
+        // The removal waits for the read model while the moves and new deals commit.
+        let removal = remove_stage(system, pipeline, "negotiation", &[]);
+        let moves =
+            futures::future::join_all(deals.iter().enumerate().map(|(index, deal)| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(3 * index as u64)).await;
+                if index % 4 == 3 {
+                    return open_deal_in(system, pipeline, "negotiation").await;
+                }
+                system
+                    .post(
+                        &system.admin,
+                        &format!("/v1/deals/{deal}/stage"),
+                        json!({"stage": "negotiation"}),
+                    )
+                    .await
+            }));
+        let (removal, moves) = tokio::join!(removal, moves);
+        let entered: Vec<&Reply> = moves
+            .iter()
+            .filter(|reply| reply.status.is_success())
+            .collect();
+        match removal.status.as_u16() {
+            200 => assert!(
+                entered.is_empty(),
+                "the stage was removed and {} deals entered it: {removal:?}",
+                entered.len()
+            ),
+            409 => {}
+            other => panic!("removal answered {other}: {removal:?}"),
+        }
+        for reply in &moves {
+            assert!(
+                [200, 201, 409, 422].contains(&reply.status.as_u16()),
+                "{reply:?}"
+            );
+        }
+    }
+    started.stop().await;
+}

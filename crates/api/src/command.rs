@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use domain::access::AccessAction;
 use domain::{Aggregate, Context, DomainEvent};
 use eventstore::{
-    AppendRequest, Appended, ExpectedVersion, Idempotency, Metadata, NewEvent, StoreError,
-    StreamAppend, StreamRef,
+    AppendRequest, Appended, ExpectedVersion, Idempotency, Metadata, NewEvent, NoneSince,
+    StoreError, StreamAppend, StreamRef,
 };
 use policy::{Action, Resource};
 use serde::Serialize;
@@ -43,7 +43,7 @@ pub struct Loaded<A: Aggregate> {
 
 impl<A: Aggregate> Loaded<A> {
     /// A stream with no events.
-    fn empty() -> Loaded<A> {
+    pub(crate) fn empty() -> Loaded<A> {
         Loaded {
             state: A::State::default(),
             version: 0,
@@ -313,8 +313,19 @@ impl<'a> CommandRequest<'a> {
         api: &ApiState,
         streams: Vec<StreamAppend>,
     ) -> Result<Appended, StoreError> {
+        self.append_unless(api, streams, None).await
+    }
+
+    /// [`append`](Self::append), refused if an event `none_since` names came in the meantime.
+    pub async fn append_unless(
+        &self,
+        api: &ApiState,
+        streams: Vec<StreamAppend>,
+        none_since: Option<NoneSince>,
+    ) -> Result<Appended, StoreError> {
         let mut request = AppendRequest::new(self.metadata(), streams);
         request.idempotency = self.idempotency.clone();
+        request.none_since = none_since;
         api.appender.append(request).await
     }
 }
@@ -360,6 +371,22 @@ where
     })
 }
 
+/// Runs `attempt` (which reads what its decision needs, then executes it) again while what it
+/// read changes before its append commits, at most [`ATTEMPTS`] times.
+pub async fn with_fresh_reads<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::ReadChanged(_)) => continue,
+            other => return other,
+        }
+    }
+    attempt().await
+}
+
 /// Decides `command` on aggregate `id` and appends its events. `create` says whether the command
 /// makes the stream (it must not exist) or addresses an existing one (it must).
 pub async fn execute<A: Guarded>(
@@ -370,22 +397,6 @@ pub async fn execute<A: Guarded>(
     command: impl Fn(&Loaded<A>) -> Result<A::Command, ApiError>,
 ) -> Result<Committed, ApiError> {
     execute_all::<A>(api, request, id, create, |loaded| {
-        Ok(vec![command(loaded)?])
-    })
-    .await
-}
-
-/// [`execute`] on an existing record whose state the handler has just loaded (to find what the
-/// command needs): the first attempt decides on it instead of reading the stream again; the
-/// store's version check still holds, and a lost race reads it afresh.
-pub async fn execute_loaded<A: Guarded>(
-    api: &ApiState,
-    request: &CommandRequest<'_>,
-    id: Uuid,
-    loaded: Loaded<A>,
-    command: impl Fn(&Loaded<A>) -> Result<A::Command, ApiError>,
-) -> Result<Committed, ApiError> {
-    run::<A>(api, request, id, false, Some(loaded), |loaded| {
         Ok(vec![command(loaded)?])
     })
     .await
@@ -404,17 +415,40 @@ pub async fn execute_all<A: Guarded>(
     // decides on the empty state without reading it (the store's "no stream" check still
     // holds); a retry reads it.
     let first = create.then(Loaded::empty);
-    run::<A>(api, request, id, create, first, commands).await
+    execute_reading::<A>(
+        api,
+        request,
+        id,
+        create,
+        first,
+        &Reading::default(),
+        commands,
+    )
+    .await
 }
 
-/// Runs the commands until they do not lose a race; the first attempt decides on `first` when
-/// given, every other on the stream as the store holds it.
-async fn run<A: Guarded>(
+/// What a decision read besides the record it changes, as conditions on its append: if one no
+/// longer holds when the append is judged, nothing is written and the answer is
+/// [`ApiError::ReadChanged`], for the caller to read again ([`with_fresh_reads`]).
+#[derive(Debug, Default)]
+pub struct Reading {
+    /// Other records, each expected still at the version read ([`StreamAppend::unchanged`]): a
+    /// deal's stages are its pipeline's.
+    pub unchanged: Vec<StreamAppend>,
+    /// Events that must not have come after what a read model counted: a stage removed as empty.
+    pub none_since: Option<NoneSince>,
+}
+
+/// [`execute_all`] for a decision that also read other records, held to [`Reading`]. The first
+/// attempt decides on `first` when given (a state the handler has just loaded), every other on
+/// the stream as the store holds it.
+pub async fn execute_reading<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
     create: bool,
     first: Option<Loaded<A>>,
+    reading: &Reading,
     commands: impl Fn(&Loaded<A>) -> Result<Vec<A::Command>, ApiError>,
 ) -> Result<Committed, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
@@ -455,16 +489,32 @@ async fn run<A: Guarded>(
         } else {
             ExpectedVersion::Exactly(loaded.version)
         };
-        let streams = vec![StreamAppend::events(
+        let mut streams = vec![StreamAppend::events(
             stream.clone(),
             expected,
             new_events(&events, request),
         )];
+        streams.extend_from_slice(&reading.unchanged);
         request
-            .append(api, streams)
+            .append_unless(api, streams, reading.none_since.clone())
             .await
             .map(Attempt::Appended)
-            .map_err(|error| conflict_or(error, request.if_match))
+            .map_err(|error| match error {
+                StoreError::Conflict { stream, .. }
+                    if reading.unchanged.iter().any(|read| read.stream == stream) =>
+                {
+                    ApiError::ReadChanged(stream.stream_type)
+                }
+                StoreError::ConditionFailed { .. } => ApiError::ReadChanged(
+                    reading
+                        .none_since
+                        .as_ref()
+                        .map_or_else(String::new, |since| {
+                            format!("{} records", since.stream_type)
+                        }),
+                ),
+                error => conflict_or(error, request.if_match),
+            })
     })
     .await?;
     Ok(match attempt {

@@ -32,6 +32,9 @@ pub enum ApiError {
         detail: String,
         current_version: Option<u64>,
     },
+    /// Another record the decision read changed before its append committed.
+    #[error("the {0} this command was decided on changed meanwhile; send it again")]
+    ReadChanged(String),
     #[error("the record is at version {current}; If-Match asked for {expected}")]
     PreconditionFailed { expected: u64, current: u64 },
     #[error("the request body is larger than {0} bytes")]
@@ -63,7 +66,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::ReadChanged(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -79,7 +82,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
-            ApiError::Conflict { .. } => "conflict",
+            ApiError::Conflict { .. } | ApiError::ReadChanged(_) => "conflict",
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::TooLarge(_) => "too-large",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",

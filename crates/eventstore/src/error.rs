@@ -11,6 +11,10 @@ pub enum StoreError {
         expected: ExpectedVersion,
         actual: Option<u64>,
     },
+    /// An event the append's `none_since` excludes was appended at `position`: decide again
+    /// on what the log holds now.
+    #[error("the event at position {position} changed what the append was decided on")]
+    ConditionFailed { position: u64 },
     /// The idempotency key was first used with other content.
     #[error("idempotency key {key:?} was already used for a different request")]
     IdempotencyMismatch { key: String },

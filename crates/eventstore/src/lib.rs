@@ -31,8 +31,8 @@ pub use appender::{Appender, MAX_EVENTS_PER_REQUEST, MAX_PAYLOAD_BYTES};
 pub use db::{APP_ROLE, StoreSettings, connect, connect_owner, migrate, redact};
 pub use error::StoreError;
 pub use model::{
-    AppendRequest, Appended, Category, ExpectedVersion, Idempotency, Metadata, NewEvent,
-    StoredEvent, StreamAppend, StreamRef, StreamVersion,
+    AppendRequest, Appended, Category, EventMatch, ExpectedVersion, Idempotency, Metadata,
+    NewEvent, NoneSince, StoredEvent, StreamAppend, StreamRef, StreamVersion,
 };
 pub use read::{LogHead, Reader};
 pub use verify::{

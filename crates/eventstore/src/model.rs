@@ -96,6 +96,17 @@ impl StreamAppend {
         }
     }
 
+    /// Appends nothing to `stream`: the request holds only while `stream` is at `version` (0: it
+    /// does not exist), for a decision that read another aggregate than the one it changes.
+    pub fn unchanged(stream: StreamRef, version: u64) -> Self {
+        StreamAppend {
+            stream,
+            category: Category::Events,
+            expected: ExpectedVersion::Exactly(version),
+            events: Vec::new(),
+        }
+    }
+
     pub fn access(record: StreamRef, events: Vec<NewEvent>) -> Self {
         StreamAppend {
             stream: record,
@@ -131,6 +142,9 @@ pub struct AppendRequest {
     pub streams: Vec<StreamAppend>,
     pub metadata: Metadata,
     pub idempotency: Option<Idempotency>,
+    /// Events that must not have been appended since a position, for a decision that counted
+    /// records across streams (judged under the head lock).
+    pub none_since: Option<NoneSince>,
 }
 
 impl AppendRequest {
@@ -139,6 +153,7 @@ impl AppendRequest {
             streams,
             metadata,
             idempotency: None,
+            none_since: None,
         }
     }
 
@@ -147,6 +162,23 @@ impl AppendRequest {
         self.idempotency = Some(Idempotency::new(key, content));
         self
     }
+}
+
+/// The append holds only if no event after `position`, of a stream of `stream_type`, matches
+/// one of `matching`: a decision on what a read model counted up to `position` stays true.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoneSince {
+    pub position: u64,
+    pub stream_type: String,
+    pub matching: Vec<EventMatch>,
+}
+
+/// An event type, and what its payload must contain (a JSON object's keys and values) to match;
+/// every event of the type when `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventMatch {
+    pub event_type: String,
+    pub payload_contains: Option<serde_json::Value>,
 }
 
 /// A retry with the same key and the same fingerprint returns the first result and appends

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use eventstore::{
-    AppendRequest, Appender, ExpectedVersion, Metadata, NewEvent, StoreError, StoreSettings,
-    StreamAppend, StreamRef, VerifyFrom,
+    AppendRequest, Appender, EventMatch, ExpectedVersion, Metadata, NewEvent, NoneSince,
+    StoreError, StoreSettings, StreamAppend, StreamRef, VerifyFrom,
 };
 use serde_json::json;
 use testkit::TestDatabase;
@@ -403,6 +403,205 @@ async fn an_appender_whose_head_and_versions_another_process_moved_judges_on_the
         .await
         .expect("verifies");
     assert!(verification.is_ok(), "{verification:?}");
+}
+
+/// A deal moved on a pipeline's stages: its append expects the pipeline unchanged.
+fn move_expecting(deal: &StreamRef, pipeline: &StreamRef, pipeline_version: u64) -> AppendRequest {
+    AppendRequest::new(
+        Metadata::actor("user:test"),
+        vec![
+            StreamAppend::events(
+                deal.clone(),
+                ExpectedVersion::Any,
+                vec![event("stage_changed", json!({"to": "won"}))],
+            ),
+            StreamAppend::unchanged(pipeline.clone(), pipeline_version),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_expecting_another_stream_unchanged_holds_only_while_it_is() {
+    let database = TestDatabase::new().await;
+    let (mine, _) = start(&database).await;
+    let (theirs, _) = start(&database).await;
+    let deal = StreamRef::new("deal", Uuid::now_v7());
+    let pipeline = StreamRef::new("pipeline", Uuid::now_v7());
+
+    // A stream that does not exist is at version 0, also when this process never saw it.
+    let absent = mine.append(move_expecting(&deal, &pipeline, 0)).await;
+    let appended = absent.expect("the pipeline is still absent");
+    assert_eq!(
+        appended.last_position, 1,
+        "only the deal's event is written"
+    );
+    assert_eq!(appended.streams[1].version, None);
+    theirs
+        .append(append_to(&pipeline, ExpectedVersion::NoStream, 1))
+        .await
+        .expect("another process creates the pipeline");
+    let stale = mine.append(move_expecting(&deal, &pipeline, 0)).await;
+    assert!(
+        matches!(&stale, Err(StoreError::Conflict { stream, actual: Some(1), .. }) if *stream == pipeline),
+        "{stale:?}"
+    );
+    let current = mine
+        .append(move_expecting(&deal, &pipeline, 1))
+        .await
+        .expect("the pipeline is at 1");
+    assert_eq!(current.streams[1].version, Some(1));
+
+    // Changed by this process, in a batch that may still be committing: known at once.
+    let (changed, moved) = tokio::join!(
+        mine.append(append_to(&pipeline, ExpectedVersion::Exactly(1), 1)),
+        async {
+            tokio::task::yield_now().await;
+            mine.append(move_expecting(&deal, &pipeline, 1)).await
+        }
+    );
+    changed.expect("the pipeline changes");
+    match moved {
+        Ok(appended) => assert!(
+            appended.first_position < 5,
+            "a move expecting version 1 committed after the change: {appended:?}"
+        ),
+        Err(StoreError::Conflict { stream, .. }) => assert_eq!(stream, pipeline),
+        Err(other) => panic!("{other:?}"),
+    }
+    for _ in 0..20 {
+        let late = mine.append(move_expecting(&deal, &pipeline, 1)).await;
+        assert!(matches!(late, Err(StoreError::Conflict { .. })), "{late:?}");
+    }
+
+    // Nothing but events: an append that would write none is refused.
+    let nothing = AppendRequest::new(
+        Metadata::actor("user:test"),
+        vec![StreamAppend::unchanged(pipeline.clone(), 2)],
+    );
+    assert!(matches!(
+        mine.append(nothing).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let versions: Vec<Option<i64>> = log(&database)
+        .await
+        .into_iter()
+        .filter(|(_, stream_type, _, _)| stream_type == "pipeline")
+        .map(|(_, _, _, version)| version)
+        .collect();
+    assert_eq!(
+        versions,
+        [Some(1), Some(2)],
+        "expecting a stream never writes it"
+    );
+}
+
+/// A stage removed from a pipeline, unless a deal entered the stage after `after`.
+fn removal_unless_entered_since(pipeline: &StreamRef, after: u64) -> AppendRequest {
+    let mut request = append_to(pipeline, ExpectedVersion::Any, 1);
+    request.none_since = Some(NoneSince {
+        position: after,
+        stream_type: "deal".to_owned(),
+        matching: vec![EventMatch {
+            event_type: "stage_changed".to_owned(),
+            payload_contains: Some(json!({"to": "won"})),
+        }],
+    });
+    request
+}
+
+fn deal_moved_to(stage: &str) -> AppendRequest {
+    let mut request = append_to(
+        &StreamRef::new("deal", Uuid::now_v7()),
+        ExpectedVersion::Any,
+        0,
+    );
+    request.streams[0].events = vec![event("stage_changed", json!({"to": stage, "from": "new"}))];
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_unless_an_event_came_after_a_position_is_judged_on_the_whole_log() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let pipeline = StreamRef::new("pipeline", Uuid::now_v7());
+    let other_stage = appender.append(deal_moved_to("lost")).await.expect("moved");
+    let entered = appender.append(deal_moved_to("won")).await.expect("moved");
+
+    let refused = appender
+        .append(removal_unless_entered_since(
+            &pipeline,
+            other_stage.last_position,
+        ))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::ConditionFailed { position }) if position == entered.last_position),
+        "{refused:?}"
+    );
+    appender
+        .append(removal_unless_entered_since(
+            &pipeline,
+            entered.last_position,
+        ))
+        .await
+        .expect("nothing matching came after");
+
+    // Under a stream of pipelined appends, a conditional one that commits had no matching
+    // event between its position and the one it names.
+    let movers: Vec<_> = (0..4)
+        .map(|_| {
+            let appender = appender.clone();
+            tokio::spawn(async move {
+                for index in 0..150 {
+                    let stage = if index % 3 == 0 { "won" } else { "lost" };
+                    appender.append(deal_moved_to(stage)).await.expect("moved");
+                }
+            })
+        })
+        .collect();
+    let (_, pool) = start(&database).await;
+    let reader = eventstore::Reader::new(pool);
+    let mut outcomes = Vec::new();
+    for _ in 0..30 {
+        let head = reader.head().await.expect("the head").position;
+        let outcome = appender
+            .append(removal_unless_entered_since(&pipeline, head))
+            .await;
+        outcomes.push((head, outcome));
+    }
+    for mover in movers {
+        mover.await.expect("the mover finishes");
+    }
+    let client = database.owner_client().await;
+    let won: Vec<i64> = client
+        .query(
+            "SELECT position FROM events WHERE event_type = 'stage_changed' AND payload @> '{\"to\": \"won\"}'",
+            &[],
+        )
+        .await
+        .expect("reads")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut committed = 0;
+    for (after, outcome) in outcomes {
+        match outcome {
+            Ok(appended) => {
+                committed += 1;
+                let at = appended.first_position as i64;
+                assert!(
+                    !won.iter()
+                        .any(|&position| position > after as i64 && position < at),
+                    "committed at {at} though a deal entered the stage after {after}"
+                );
+            }
+            Err(StoreError::ConditionFailed { position }) => {
+                assert!(position > after && won.contains(&(position as i64)));
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(committed > 0, "some removals found nothing in their way");
+    assert_gapless(&log(&database).await, 2 + 1 + 600 + committed);
 }
 
 /// When `CRM_TEST_APPEND_INTO` names a database, this test is one worker of

@@ -2,18 +2,23 @@
 
 use axum::extract::State;
 use chrono::NaiveDate;
+use domain::Aggregate;
 use domain::Patch;
 use domain::company::Company;
 use domain::contact::Contact;
 use domain::deal::{Command, Deal, NewDeal};
 use domain::pipeline::{Pipeline, PipelineStages};
 use domain::values::{Money, Name, StageKey, Team, Text};
+use eventstore::{StreamAppend, StreamRef};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_exists, ensure_linked, ensure_user, owner_and_team};
-use crate::command::{CommandMeta, Committed, execute, execute_all, execute_loaded, load};
+use super::{ensure_linked, ensure_user, owner_and_team};
+use crate::command::{
+    CommandMeta, Committed, Loaded, Reading, execute, execute_all, execute_reading, load,
+    with_fresh_reads,
+};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
@@ -60,15 +65,25 @@ pub struct Close {
     pub reason: Option<Text>,
 }
 
-async fn stages_of(
+/// The stages of pipeline `pipeline_id` as the store holds them now, and the expectation that
+/// keeps a decision on them true: the pipeline still at that version when the deal's events
+/// commit (so a deal never enters a stage removed meanwhile).
+pub(crate) async fn stages_of(
     api: &ApiState,
     pipeline_id: Uuid,
     field: &str,
-) -> Result<PipelineStages, ApiError> {
-    ensure_exists::<Pipeline>(api, pipeline_id, field)
-        .await?
+) -> Result<(PipelineStages, StreamAppend), ApiError> {
+    let loaded = load::<Pipeline>(api, pipeline_id).await?;
+    let stages = loaded
+        .state
+        .as_ref()
         .map(|pipeline| pipeline.stages_snapshot())
-        .ok_or_else(|| ApiError::invalid(field, "no such pipeline"))
+        .ok_or_else(|| ApiError::invalid(field, "no such pipeline"))?;
+    let unchanged = StreamAppend::unchanged(
+        StreamRef::new(Pipeline::STREAM_TYPE, pipeline_id),
+        loaded.version,
+    );
+    Ok((stages, unchanged))
 }
 
 pub async fn open(
@@ -78,7 +93,6 @@ pub async fn open(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
-    let pipeline = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
     if let Some(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
@@ -87,20 +101,29 @@ pub async fn open(
     }
     let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
-    let new = NewDeal {
-        id,
-        title: body.title,
-        pipeline,
-        stage: body.stage,
-        amount: body.amount,
-        expected_close_on: body.expected_close_on,
-        owner_id,
-        team,
-        company_id: body.company_id,
-        contact_id: body.contact_id,
-    };
-    execute::<Deal>(&api, &request, id, true, |_| {
-        Ok(Command::Create(new.clone()))
+    with_fresh_reads(|| async {
+        let (pipeline, unchanged) = stages_of(&api, body.pipeline_id, "pipeline_id").await?;
+        let new = NewDeal {
+            id,
+            title: body.title.clone(),
+            pipeline,
+            stage: body.stage.clone(),
+            amount: body.amount,
+            expected_close_on: body.expected_close_on,
+            owner_id,
+            team: team.clone(),
+            company_id: body.company_id,
+            contact_id: body.contact_id,
+        };
+        let first = Some(Loaded::empty());
+        let reading = Reading {
+            unchanged: vec![unchanged],
+            ..Reading::default()
+        };
+        execute_reading::<Deal>(&api, &request, id, true, first, &reading, |_| {
+            Ok(vec![Command::Create(new.clone())])
+        })
+        .await
     })
     .await
 }
@@ -157,12 +180,22 @@ pub async fn move_stage(
         .as_ref()
         .map(|deal| deal.pipeline_id)
         .ok_or(ApiError::NotFound("deal"))?;
-    let pipeline = stages_of(&api, pipeline_id, "pipeline_id").await?;
-    execute_loaded::<Deal>(&api, &request, id, deal, |_| {
-        Ok(Command::ChangeStage {
-            stage: body.stage.clone(),
-            pipeline: pipeline.clone(),
+    // The first attempt decides on the deal just loaded; a later one reads it again.
+    let first = std::sync::Mutex::new(Some(deal));
+    with_fresh_reads(|| async {
+        let (pipeline, unchanged) = stages_of(&api, pipeline_id, "pipeline_id").await?;
+        let seeded = first.lock().ok().and_then(|mut first| first.take());
+        let reading = Reading {
+            unchanged: vec![unchanged],
+            ..Reading::default()
+        };
+        execute_reading::<Deal>(&api, &request, id, false, seeded, &reading, |_| {
+            Ok(vec![Command::ChangeStage {
+                stage: body.stage.clone(),
+                pipeline: pipeline.clone(),
+            }])
         })
+        .await
     })
     .await
 }

@@ -14,15 +14,16 @@ use domain::deal::Deal;
 use domain::lead::{Command, Lead, NewLead};
 use domain::pipeline::Pipeline;
 use domain::values::{Email, Money, Name, Phone, StageKey, Team, Text};
-use eventstore::{Appended, ExpectedVersion, StreamAppend, StreamRef};
+use eventstore::{Appended, ExpectedVersion, StoreError, StreamAppend, StreamRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ensure_exists, ensure_linked, owner_and_team};
+use super::deals::stages_of;
+use super::{ensure_linked, owner_and_team};
 use crate::command::{
     Attempt, CommandMeta, Committed, conflict_or, execute, load, new_events, retrying,
-    with_position,
+    with_fresh_reads, with_position,
 };
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
@@ -168,69 +169,82 @@ pub async fn convert_lead(
         }),
         (None, None) => None,
     };
-    let deal = match body.deal {
-        None => None,
-        Some(deal) => {
-            let pipeline = ensure_exists::<Pipeline>(&api, deal.pipeline_id, "deal.pipeline_id")
-                .await?
-                .ok_or_else(|| ApiError::invalid("deal.pipeline_id", "no such pipeline"))?;
-            Some(DealSpec {
-                deal_id: Uuid::now_v7(),
-                title: deal.title,
-                pipeline: pipeline.stages_snapshot(),
-                stage: deal.stage,
-                amount: deal.amount,
-                expected_close_on: deal.expected_close_on,
-            })
-        }
-    };
-    let conversion = ConversionRequest {
-        contact_id: Uuid::now_v7(),
-        first_name: body.first_name,
-        last_name: body.last_name,
-        company,
-        deal,
-    };
+    let contact_id = Uuid::now_v7();
+    let deal_id = Uuid::now_v7();
 
     let _turn = api.turns.take(&StreamRef::new(Lead::STREAM_TYPE, id)).await;
-    let attempt = retrying(&api, &request, || async {
-        let lead = load::<Lead>(&api, id).await?;
-        if !Lead::exists(&lead.state) {
-            return Err(ApiError::NotFound("lead"));
-        }
-        request.check_version(lead.version)?;
-        let decided = convert(&lead.state, conversion.clone(), &request.context())?;
-        let mut streams = vec![
-            StreamAppend::events(
-                StreamRef::new(Lead::STREAM_TYPE, id),
-                ExpectedVersion::Exactly(lead.version),
-                new_events(&decided.lead, &request),
-            ),
-            StreamAppend::events(
-                StreamRef::new(Contact::STREAM_TYPE, decided.contact_id),
-                ExpectedVersion::NoStream,
-                new_events(&decided.contact, &request),
-            ),
-        ];
-        if let (Some(company_id), Some(events)) = (decided.company_id, &decided.company) {
-            streams.push(StreamAppend::events(
-                StreamRef::new(Company::STREAM_TYPE, company_id),
-                ExpectedVersion::NoStream,
-                new_events(events, &request),
-            ));
-        }
-        if let (Some(deal_id), Some(events)) = (decided.deal_id, &decided.deal) {
-            streams.push(StreamAppend::events(
-                StreamRef::new(Deal::STREAM_TYPE, deal_id),
-                ExpectedVersion::NoStream,
-                new_events(events, &request),
-            ));
-        }
-        request
-            .append(&api, streams)
-            .await
-            .map(Attempt::Appended)
-            .map_err(|error| conflict_or(error, request.if_match))
+    let attempt = with_fresh_reads(|| {
+        retrying(&api, &request, || async {
+            let lead = load::<Lead>(&api, id).await?;
+            if !Lead::exists(&lead.state) {
+                return Err(ApiError::NotFound("lead"));
+            }
+            request.check_version(lead.version)?;
+            // The deal's stages, read afresh at each attempt, and the pipeline expected unchanged.
+            let (deal, pipeline_unchanged) = match &body.deal {
+                None => (None, None),
+                Some(deal) => {
+                    let (stages, unchanged) =
+                        stages_of(&api, deal.pipeline_id, "deal.pipeline_id").await?;
+                    let spec = DealSpec {
+                        deal_id,
+                        title: deal.title.clone(),
+                        pipeline: stages,
+                        stage: deal.stage.clone(),
+                        amount: deal.amount,
+                        expected_close_on: deal.expected_close_on,
+                    };
+                    (Some(spec), Some(unchanged))
+                }
+            };
+            let conversion = ConversionRequest {
+                contact_id,
+                first_name: body.first_name.clone(),
+                last_name: body.last_name.clone(),
+                company: company.clone(),
+                deal,
+            };
+            let decided = convert(&lead.state, conversion, &request.context())?;
+            let mut streams = vec![
+                StreamAppend::events(
+                    StreamRef::new(Lead::STREAM_TYPE, id),
+                    ExpectedVersion::Exactly(lead.version),
+                    new_events(&decided.lead, &request),
+                ),
+                StreamAppend::events(
+                    StreamRef::new(Contact::STREAM_TYPE, decided.contact_id),
+                    ExpectedVersion::NoStream,
+                    new_events(&decided.contact, &request),
+                ),
+            ];
+            if let (Some(company_id), Some(events)) = (decided.company_id, &decided.company) {
+                streams.push(StreamAppend::events(
+                    StreamRef::new(Company::STREAM_TYPE, company_id),
+                    ExpectedVersion::NoStream,
+                    new_events(events, &request),
+                ));
+            }
+            if let (Some(deal_id), Some(events)) = (decided.deal_id, &decided.deal) {
+                streams.push(StreamAppend::events(
+                    StreamRef::new(Deal::STREAM_TYPE, deal_id),
+                    ExpectedVersion::NoStream,
+                    new_events(events, &request),
+                ));
+            }
+            streams.extend(pipeline_unchanged);
+            request
+                .append(&api, streams)
+                .await
+                .map(Attempt::Appended)
+                .map_err(|error| match error {
+                    StoreError::Conflict { stream, .. }
+                        if stream.stream_type == Pipeline::STREAM_TYPE =>
+                    {
+                        ApiError::ReadChanged(stream.stream_type)
+                    }
+                    error => conflict_or(error, request.if_match),
+                })
+        })
     })
     .await?;
     let Attempt::Appended(appended) = attempt else {

@@ -164,23 +164,6 @@ pub fn routes(api: ApiState) -> Router {
         .with_state(api)
 }
 
-/// Refuses an id that names no record of `A`, naming the field that held it.
-pub(crate) async fn ensure_exists<A: Aggregate>(
-    api: &ApiState,
-    id: Uuid,
-    field: &str,
-) -> Result<A::State, ApiError> {
-    let loaded = load::<A>(api, id).await?;
-    if A::exists(&loaded.state) {
-        Ok(loaded.state)
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("no such {}", A::STREAM_TYPE),
-        ))
-    }
-}
-
 /// Refuses an id that names no record of `A` (a pure existence check, answered from the
 /// aggregate cache when it can).
 pub(crate) async fn ensure_linked<A: Aggregate>(

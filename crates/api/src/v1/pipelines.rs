@@ -1,13 +1,17 @@
 //! `/v1/pipelines`: the business defines its own sales process.
 
 use axum::extract::State;
+use domain::Aggregate;
+use domain::deal::Deal;
 use domain::pipeline::{Command, NewPipeline, Pipeline, Stage};
 use domain::values::{Name, Probability, StageKey};
+use eventstore::{EventMatch, NoneSince};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::command::{CommandMeta, Committed, execute};
+use crate::command::{CommandMeta, Committed, Reading, execute, execute_reading, with_fresh_reads};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, MinPosition, Path};
 use crate::state::ApiState;
@@ -95,7 +99,8 @@ pub async fn reorder_stages(
 
 /// Removes a stage no open deal is in. Whether one is comes from the pipeline read model, once
 /// it has reached the log's head as this request found it (or the caller's
-/// `X-Crm-Min-Position`, if later): every deal move committed before the request counts.
+/// `X-Crm-Min-Position`, if later), so every deal move committed before the request counts; the
+/// append is refused if a deal entered the stage after that head, and the count is made again.
 pub async fn remove_stage(
     State(api): State<ApiState>,
     meta: CommandMeta,
@@ -105,19 +110,51 @@ pub async fn remove_stage(
     meta.may_write(&api, Resource::Pipelines).await?;
     let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
     let request = meta.request(&[]);
-    let head = api.reader.head().await?.position;
-    let wanted = MinPosition(Some(min_position.0.map_or(head, |asked| asked.max(head))));
-    let schema = super::reads::schema_of(&api, pipeline::NAME, wanted).await?;
-    let in_use = api
-        .reports
-        .open_deals_in_stage(&schema, id, key.as_str())
-        .await?
-        > 0;
-    execute::<Pipeline>(&api, &request, id, false, |_| {
-        Ok(Command::RemoveStage {
-            key: key.clone(),
-            stage_in_use: in_use,
+    with_fresh_reads(|| async {
+        let head = api.reader.head().await?.position;
+        let wanted = MinPosition(Some(min_position.0.map_or(head, |asked| asked.max(head))));
+        let schema = super::reads::schema_of(&api, pipeline::NAME, wanted).await?;
+        let in_use = api
+            .reports
+            .open_deals_in_stage(&schema, id, key.as_str())
+            .await?
+            > 0;
+        let reading = Reading {
+            none_since: Some(deals_entering(id, &key, head)),
+            ..Reading::default()
+        };
+        execute_reading::<Pipeline>(&api, &request, id, false, None, &reading, |_| {
+            Ok(vec![Command::RemoveStage {
+                key: key.clone(),
+                stage_in_use: in_use,
+            }])
         })
+        .await
     })
     .await
+}
+
+/// Any deal created in, moved into or reopened (possibly in) stage `key` of pipeline
+/// `pipeline_id` after `position`. A move names only its stages, not its pipeline, so a move into
+/// a stage of that key in another pipeline counts too: the removal is only counted again.
+fn deals_entering(pipeline_id: Uuid, key: &StageKey, position: u64) -> NoneSince {
+    let matching = [
+        (
+            "created",
+            Some(json!({"pipeline_id": pipeline_id, "stage": key.as_str()})),
+        ),
+        ("stage_changed", Some(json!({"to": key.as_str()}))),
+        ("reopened", None),
+    ];
+    NoneSince {
+        position,
+        stream_type: Deal::STREAM_TYPE.to_owned(),
+        matching: matching
+            .into_iter()
+            .map(|(event_type, payload_contains)| EventMatch {
+                event_type: event_type.to_owned(),
+                payload_contains,
+            })
+            .collect(),
+    }
 }

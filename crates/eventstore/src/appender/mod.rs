@@ -89,12 +89,31 @@ fn validate(request: &mut AppendRequest) -> Result<Vec<Bytes>, StoreError> {
         return invalid("an append needs at least one stream".to_owned());
     }
     let events: usize = request.streams.iter().map(|s| s.events.len()).sum();
+    if events == 0 {
+        return invalid("an append needs at least one event".to_owned());
+    }
     if events > MAX_EVENTS_PER_REQUEST {
         return invalid(format!(
             "{events} events in one append; at most {MAX_EVENTS_PER_REQUEST}"
         ));
     }
     check_text("actor", &request.metadata.actor, MAX_ACTOR_LENGTH)?;
+    if let Some(condition) = &request.none_since {
+        check_name("stream type", &condition.stream_type)?;
+        if condition.matching.is_empty() {
+            return invalid("a condition needs at least one event type to look for".to_owned());
+        }
+        for matching in &condition.matching {
+            check_name("event type", &matching.event_type)?;
+            if matching
+                .payload_contains
+                .as_ref()
+                .is_some_and(|contains| !contains.is_object())
+            {
+                return invalid("a condition's payload must be a JSON object".to_owned());
+            }
+        }
+    }
     if let Some(idempotency) = &request.idempotency {
         check_text("idempotency key", &idempotency.key, MAX_KEY_LENGTH)?;
     }
@@ -105,7 +124,9 @@ fn validate(request: &mut AppendRequest) -> Result<Vec<Bytes>, StoreError> {
         if !seen.insert((stream.category, stream.stream.clone())) {
             return invalid(format!("stream {} appears twice", stream.stream));
         }
-        if stream.events.is_empty() {
+        let checks_only = stream.category == Category::Events
+            && matches!(stream.expected, ExpectedVersion::Exactly(_));
+        if stream.events.is_empty() && !checks_only {
             return invalid(format!("no events for stream {}", stream.stream));
         }
         if stream.category == Category::Access && stream.expected != ExpectedVersion::Any {

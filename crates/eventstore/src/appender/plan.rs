@@ -171,7 +171,11 @@ pub(super) fn plan(
                 event_ids.push(event.event_id);
                 events.push(event, payload.clone(), hash)?;
             }
-            if let Some(version) = version {
+            // A stream the request only expects at its version keeps it (and stays unknown
+            // if it does not exist).
+            if stream.events.is_empty() {
+                version = versions.get(&stream.stream).copied();
+            } else if let Some(version) = version {
                 versions.insert(stream.stream.clone(), version);
                 appended_streams.insert(stream.stream.clone());
             }

@@ -22,7 +22,7 @@ use super::Checked;
 use super::plan::{EventRows, Head, KeyRows, Outcome, Plan, RecordedKeys, plan};
 use super::sequencer::Sequencer;
 use crate::error::StoreError;
-use crate::model::{Appended, Category, ExpectedVersion, StreamAppend, StreamRef};
+use crate::model::{Appended, Category, ExpectedVersion, NoneSince, StreamAppend, StreamRef};
 use crate::read::{to_hash, to_i64, to_u64};
 
 /// What judging a batch on the tip came to.
@@ -46,14 +46,17 @@ pub(super) async fn judge_on_tip(
     let Some(tip) = sequencer.tip() else {
         return Ok(Judged::UnderLock);
     };
-    // A stream expected not to exist needs no read: "no version" is the lowest bound there is,
-    // and if the stream does exist, writing its first version again is refused.
+    // A stream expected not to exist needs no read when the batch writes it: "no version" is
+    // the lowest bound there is, and if the stream does exist, writing its first version again is
+    // refused. A stream the request only expects is written by no one, so it is always read.
     let unknown: Vec<&StreamRef> = domain_appends(batch)
         .filter(|append| {
-            !matches!(
+            let expected_absent = matches!(
                 append.expected,
                 ExpectedVersion::NoStream | ExpectedVersion::Exactly(0)
-            ) && sequencer.version(&append.stream).is_none()
+            );
+            (!expected_absent || append.events.is_empty())
+                && sequencer.version(&append.stream).is_none()
         })
         .map(|append| &append.stream)
         .collect();
@@ -128,6 +131,11 @@ pub(super) async fn under_lock(
         recorded_keys(&transaction, &statements, batch),
         stream_versions(&transaction, &statements, &streams),
     )?;
+    if let Some(failed) = failed_condition(&transaction, &statements, batch, &recorded).await? {
+        transaction.commit().await?;
+        sequencer.committed_at(head, Vec::new());
+        return Ok(vec![Outcome::Done(Err(failed))]);
+    }
     let mut plan = plan(batch, head, versions, &recorded, now())?;
     let writes = !plan.writes_nothing();
     let to = plan.to;
@@ -141,6 +149,64 @@ pub(super) async fn under_lock(
     transaction.commit().await?;
     sequencer.committed_at(to, appended);
     Ok(outcomes)
+}
+
+/// The refusal of a request whose `none_since` an event in the log breaks. Such a request is
+/// always alone in its batch (the writer sees to it), so the log as the head lock left it is all
+/// that came before it; a replay of its idempotency key is answered as recorded instead.
+async fn failed_condition(
+    client: &impl GenericClient,
+    statements: &Statements,
+    batch: &[Checked],
+    recorded: &RecordedKeys,
+) -> Result<Option<StoreError>, StoreError> {
+    let conditional: Vec<&NoneSince> = batch
+        .iter()
+        .filter_map(|checked| checked.request.none_since.as_ref())
+        .collect();
+    let [condition] = conditional.as_slice() else {
+        if conditional.is_empty() {
+            return Ok(None);
+        }
+        return Err(StoreError::Invalid(
+            "a request with a condition was batched with others".to_owned(),
+        ));
+    };
+    let replayed = batch[0]
+        .request
+        .idempotency
+        .as_ref()
+        .is_some_and(|idempotency| recorded.contains_key(&idempotency.key));
+    if replayed {
+        return Ok(None);
+    }
+    let event_types: Vec<&str> = condition
+        .matching
+        .iter()
+        .map(|matching| matching.event_type.as_str())
+        .collect();
+    let contains: Vec<Option<&serde_json::Value>> = condition
+        .matching
+        .iter()
+        .map(|matching| matching.payload_contains.as_ref())
+        .collect();
+    let found = client
+        .query_opt(
+            &statements.first_match,
+            &[
+                &to_i64(condition.position)?,
+                &condition.stream_type,
+                &event_types,
+                &contains,
+            ],
+        )
+        .await?;
+    match found {
+        Some(row) => Ok(Some(StoreError::ConditionFailed {
+            position: to_u64(row.get(0))?,
+        })),
+        None => Ok(None),
+    }
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -159,6 +225,7 @@ fn domain_appends(batch: &[Checked]) -> impl Iterator<Item = &StreamAppend> {
 /// that the statements sent together go out in the order they are written.
 pub(super) struct Statements {
     lock_head: Statement,
+    first_match: Statement,
     recorded_keys: Statement,
     stream_versions: Statement,
     pub append_batch: Statement,
@@ -168,6 +235,7 @@ impl Statements {
     pub async fn prepare(client: &Object) -> Result<Statements, StoreError> {
         Ok(Statements {
             lock_head: client.prepare_cached(LOCK_HEAD).await?,
+            first_match: client.prepare_cached(FIRST_MATCH).await?,
             recorded_keys: client.prepare_cached(RECORDED_KEYS).await?,
             stream_versions: client.prepare_cached(STREAM_VERSIONS).await?,
             append_batch: client.prepare_cached(APPEND_BATCH).await?,
@@ -176,6 +244,14 @@ impl Statements {
 }
 
 const LOCK_HEAD: &str = "SELECT position, hash FROM log_head FOR UPDATE";
+
+/// The first event after `$1` of a `$2` stream that matches one of the (type, contained payload)
+/// pairs: a short range of the primary key, since `$1` is a recent head.
+const FIRST_MATCH: &str = "SELECT e.position FROM events e \
+     JOIN unnest($3::text[], $4::jsonb[]) AS m(event_type, contains) \
+     ON e.event_type = m.event_type AND (m.contains IS NULL OR e.payload @> m.contains) \
+     WHERE e.position > $1 AND e.category = 'events' AND e.stream_type = $2 \
+     ORDER BY e.position LIMIT 1";
 
 const RECORDED_KEYS: &str =
     "SELECT key, request_hash, result FROM idempotency_keys WHERE key = ANY($1)";

@@ -6,7 +6,8 @@
 //!
 //! A batch that could not be judged on the tip (nothing known yet, or a request that looks like a
 //! conflict), or that the database refused, is written under the head lock once nothing else is
-//! in flight; that also tells the writer the head again.
+//! in flight; that also tells the writer the head again. So is each request with a condition on
+//! what the log holds (`none_since`), alone.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -153,6 +154,20 @@ async fn gather_stragglers(
 
 impl Writer {
     async fn send(&mut self, jobs: Vec<Job>) {
+        // A request with a condition on what came before it is judged alone under the head lock,
+        // where one query over the log decides it.
+        let (conditional, jobs): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|job| job.request.request.none_since.is_some());
+        for job in conditional {
+            self.under_lock.push_back(Batch {
+                requests: vec![job.request],
+                replies: vec![job.reply],
+            });
+        }
+        if jobs.is_empty() {
+            return;
+        }
         let (requests, replies) = jobs.into_iter().map(|job| (job.request, job.reply)).unzip();
         let batch = Batch { requests, replies };
         tracing::trace!(
