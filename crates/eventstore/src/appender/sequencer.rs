@@ -1,5 +1,6 @@
 //! What the writer knows of the log between its own commits: the head its last batch will leave
-//! (the tip), and the versions its recent batches gave their streams. With that, the next batch
+//! (the tip), and the versions its recent batches gave their streams (or that it read for streams
+//! it did not know). With that, the next batch
 //! can be judged and chained before the one in flight has committed, and sent without first
 //! locking the head and reading it back.
 //!
@@ -53,13 +54,20 @@ impl Sequencer {
         *self = Sequencer::default();
     }
 
+    /// Versions read from the log for streams it did not know: the log's own at that moment, which
+    /// no batch of this writer had changed (it would know them), and which a batch of another
+    /// process changes only by moving the head, so they are as good as the ones it wrote.
+    pub fn learn(&mut self, versions: impl IntoIterator<Item = (StreamRef, u64)>) {
+        self.remember(versions);
+    }
+
     /// After a batch committed under the head lock, with nothing else in flight.
     pub fn committed_at(&mut self, head: Head, versions: Vec<(StreamRef, u64)>) {
         self.forget();
         self.chain(head, versions);
     }
 
-    fn remember(&mut self, versions: Vec<(StreamRef, u64)>) {
+    fn remember(&mut self, versions: impl IntoIterator<Item = (StreamRef, u64)>) {
         for (stream, version) in versions {
             if self.recent.len() >= REMEMBERED_STREAMS {
                 self.older = std::mem::take(&mut self.recent);

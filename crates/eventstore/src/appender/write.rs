@@ -73,12 +73,11 @@ pub(super) async fn judge_on_tip(
             stream_versions(&client, &statements, &unknown),
         )?
     };
+    sequencer.learn(read);
     let versions = domain_appends(batch)
         .filter_map(|append| {
             let stream = &append.stream;
-            let version = sequencer
-                .version(stream)
-                .or_else(|| read.get(stream).copied());
+            let version = sequencer.version(stream);
             version.map(|version| (stream.clone(), version))
         })
         .collect();
