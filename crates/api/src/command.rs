@@ -439,6 +439,16 @@ pub struct Reading {
     pub none_since: Option<NoneSince>,
 }
 
+impl Reading {
+    /// A decision that read one other record, at the version in `read`.
+    pub fn of(read: StreamAppend) -> Reading {
+        Reading {
+            unchanged: vec![read],
+            none_since: None,
+        }
+    }
+}
+
 /// [`execute_all`] for a decision that also read other records, held to [`Reading`]. The first
 /// attempt decides on `first` when given (a state the handler has just loaded), every other on
 /// the stream as the store holds it.

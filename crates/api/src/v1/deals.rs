@@ -116,13 +116,15 @@ pub async fn open(
             contact_id: body.contact_id,
         };
         let first = Some(Loaded::empty());
-        let reading = Reading {
-            unchanged: vec![unchanged],
-            ..Reading::default()
-        };
-        execute_reading::<Deal>(&api, &request, id, true, first, &reading, |_| {
-            Ok(vec![Command::Create(new.clone())])
-        })
+        execute_reading::<Deal>(
+            &api,
+            &request,
+            id,
+            true,
+            first,
+            &Reading::of(unchanged),
+            |_| Ok(vec![Command::Create(new.clone())]),
+        )
         .await
     })
     .await
@@ -185,16 +187,20 @@ pub async fn move_stage(
     with_fresh_reads(|| async {
         let (pipeline, unchanged) = stages_of(&api, pipeline_id, "pipeline_id").await?;
         let seeded = first.lock().ok().and_then(|mut first| first.take());
-        let reading = Reading {
-            unchanged: vec![unchanged],
-            ..Reading::default()
-        };
-        execute_reading::<Deal>(&api, &request, id, false, seeded, &reading, |_| {
-            Ok(vec![Command::ChangeStage {
-                stage: body.stage.clone(),
-                pipeline: pipeline.clone(),
-            }])
-        })
+        execute_reading::<Deal>(
+            &api,
+            &request,
+            id,
+            false,
+            seeded,
+            &Reading::of(unchanged),
+            |_| {
+                Ok(vec![Command::ChangeStage {
+                    stage: body.stage.clone(),
+                    pipeline: pipeline.clone(),
+                }])
+            },
+        )
         .await
     })
     .await
