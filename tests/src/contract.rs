@@ -4,7 +4,7 @@
 //! from what the server does on any path the tests take.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -12,8 +12,24 @@ use serde_json::Value;
 
 struct Contract {
     document: Value,
-    /// Compiled per (template, method, status, media type); `None` when nothing is to check.
-    validators: Mutex<HashMap<String, std::sync::Arc<Option<jsonschema::Validator>>>>,
+    /// Compiled once per body (template, method, status, media type) and per header; `None`
+    /// when nothing is to check.
+    validators: Mutex<HashMap<String, Arc<Option<jsonschema::Validator>>>>,
+}
+
+impl Contract {
+    /// The validator cached under `key`, compiled by `compile` the first time.
+    fn validator(
+        &self,
+        key: String,
+        compile: impl FnOnce() -> Option<jsonschema::Validator>,
+    ) -> Arc<Option<jsonschema::Validator>> {
+        let mut validators = self.validators.lock().expect("not poisoned");
+        validators
+            .entry(key)
+            .or_insert_with(|| Arc::new(compile()))
+            .clone()
+    }
 }
 
 fn contract() -> &'static Contract {
@@ -53,22 +69,13 @@ pub(crate) fn check(
              {method} {template}: {body}"
         );
     };
-    check_headers(
-        &contract.document,
-        resolve(&contract.document, response),
-        headers,
-    )
-    .unwrap_or_else(|problem| panic!("{method} {path} answered {status} {problem}"));
-    let key = format!("{template} {method_name} {status} {media_type}");
-    let validator = {
-        let mut validators = contract.validators.lock().expect("not poisoned");
-        validators
-            .entry(key)
-            .or_insert_with(|| {
-                std::sync::Arc::new(validator_for(&contract.document, response, media_type))
-            })
-            .clone()
-    };
+    let response = resolve(&contract.document, response);
+    check_headers(contract, response, headers)
+        .unwrap_or_else(|problem| panic!("{method} {path} answered {status} {problem}"));
+    let validator = contract.validator(
+        format!("{template} {method_name} {status} {media_type}"),
+        || body_validator(&contract.document, response, media_type),
+    );
     if let Some(validator) = validator.as_ref()
         && let Err(error) = validator.validate(body)
     {
@@ -82,12 +89,12 @@ pub(crate) fn check(
 
 /// Every header the response documents as required is there, and each documented one that is
 /// there is valid under its schema (an integer header read as a number).
-fn check_headers(document: &Value, response: &Value, headers: &HeaderMap) -> Result<(), String> {
+fn check_headers(contract: &Contract, response: &Value, headers: &HeaderMap) -> Result<(), String> {
     let Some(documented) = response["headers"].as_object() else {
         return Ok(());
     };
     for (name, header) in documented {
-        let header = resolve(document, header);
+        let header = resolve(&contract.document, header);
         let Some(value) = headers.get(name.as_str()) else {
             if header["required"] == Value::Bool(true) {
                 return Err(format!("without the required header {name}"));
@@ -104,11 +111,15 @@ fn check_headers(document: &Value, response: &Value, headers: &HeaderMap) -> Res
         } else {
             Value::String(text.to_owned())
         };
-        let validator = jsonschema::validator_for(&header["schema"])
-            .map_err(|error| format!("(the schema of header {name} fails: {error})"))?;
-        validator
-            .validate(&value)
-            .map_err(|error| format!("with a header {name}: {text:?}: {error}"))?;
+        let validator = contract.validator(format!("header {name}"), || {
+            let compiled = jsonschema::validator_for(&header["schema"]);
+            Some(compiled.unwrap_or_else(|error| panic!("the schema of header {name}: {error}")))
+        });
+        if let Some(validator) = validator.as_ref() {
+            validator
+                .validate(&value)
+                .map_err(|error| format!("with a header {name}: {text:?}: {error}"))?;
+        }
     }
     Ok(())
 }
@@ -143,12 +154,11 @@ fn template_of(document: &Value, path: &str) -> Option<String> {
 
 /// The validator of the response's body schema for `media_type`, with the document's components
 /// beside it so its references resolve; `None` for a body that is not JSON or not described.
-fn validator_for(
+fn body_validator(
     document: &Value,
     response: &Value,
     media_type: &str,
 ) -> Option<jsonschema::Validator> {
-    let response = resolve(document, response);
     let schema = response["content"].get(media_type)?.get("schema")?;
     let mut root = schema.clone();
     root.as_object_mut()?

@@ -447,6 +447,24 @@ impl Reading {
             none_since: None,
         }
     }
+
+    /// What the caller is told when the append was refused: [`ApiError::ReadChanged`] when what
+    /// was read no longer holds, otherwise as for any command ([`conflict_or`]).
+    pub fn refusal(&self, error: StoreError, if_match: IfMatch) -> ApiError {
+        match error {
+            StoreError::Conflict { stream, .. }
+                if self.unchanged.iter().any(|read| read.stream == stream) =>
+            {
+                ApiError::ReadChanged(stream.stream_type)
+            }
+            StoreError::ConditionFailed { .. } => {
+                ApiError::ReadChanged(self.none_since.as_ref().map_or_else(String::new, |since| {
+                    format!("{} records", since.stream_type)
+                }))
+            }
+            error => conflict_or(error, if_match),
+        }
+    }
 }
 
 /// [`execute_all`] for a decision that also read other records, held to [`Reading`]. The first
@@ -509,22 +527,7 @@ pub async fn execute_reading<A: Guarded>(
             .append_unless(api, streams, reading.none_since.clone())
             .await
             .map(Attempt::Appended)
-            .map_err(|error| match error {
-                StoreError::Conflict { stream, .. }
-                    if reading.unchanged.iter().any(|read| read.stream == stream) =>
-                {
-                    ApiError::ReadChanged(stream.stream_type)
-                }
-                StoreError::ConditionFailed { .. } => ApiError::ReadChanged(
-                    reading
-                        .none_since
-                        .as_ref()
-                        .map_or_else(String::new, |since| {
-                            format!("{} records", since.stream_type)
-                        }),
-                ),
-                error => conflict_or(error, request.if_match),
-            })
+            .map_err(|error| reading.refusal(error, request.if_match))
     })
     .await?;
     Ok(match attempt {

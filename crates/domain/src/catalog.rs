@@ -416,7 +416,8 @@ mod tests {
     }
 
     /// Every sample under `schemas/events/samples/`, of any version ever published, must keep
-    /// reading, and be valid under its version's schema. Blessing adds the samples of new event types; it never rewrites one.
+    /// reading, and be valid under its version's schema. Blessing adds the samples of new event
+    /// types; it never rewrites one.
     #[test]
     fn every_golden_sample_still_reads() {
         let folder = events_folder().join("samples");

@@ -86,9 +86,9 @@ impl LogError {
     }
 }
 
-/// Connects to `settings.url` (any server of a cluster), waiting at most [`CONNECT_TIMEOUT`], and checks that the server
-/// is at least nats-server 2.9 with JetStream. Once connected, the client reconnects by itself
-/// for as long as the process runs.
+/// Connects to `settings.url` (any server of a cluster), waiting at most [`CONNECT_TIMEOUT`],
+/// and checks that the server is at least nats-server 2.9 with JetStream. Once connected, the
+/// client reconnects by itself (to any server of the list) for as long as the process runs.
 pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, LogError> {
     let unreachable = |message: String| LogError::Settings {
         setting: "nats_url",

@@ -12,9 +12,8 @@ use domain::contact::Contact;
 use domain::conversion::{CompanyLink, ConversionRequest, DealSpec, convert};
 use domain::deal::Deal;
 use domain::lead::{Command, Lead, NewLead};
-use domain::pipeline::Pipeline;
 use domain::values::{Email, Money, Name, Phone, StageKey, Team, Text};
-use eventstore::{Appended, ExpectedVersion, StoreError, StreamAppend, StreamRef};
+use eventstore::{Appended, ExpectedVersion, StreamAppend, StreamRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,7 +21,7 @@ use uuid::Uuid;
 use super::deals::stages_of;
 use super::{ensure_linked, owner_and_team};
 use crate::command::{
-    Attempt, CommandMeta, Committed, conflict_or, execute, load, new_events, retrying,
+    Attempt, CommandMeta, Committed, Reading, execute, load, new_events, retrying,
     with_fresh_reads, with_position,
 };
 use crate::problem::ApiError;
@@ -181,8 +180,8 @@ pub async fn convert_lead(
             }
             request.check_version(lead.version)?;
             // The deal's stages, read afresh at each attempt, and the pipeline expected unchanged.
-            let (deal, pipeline_unchanged) = match &body.deal {
-                None => (None, None),
+            let (deal, reading) = match &body.deal {
+                None => (None, Reading::default()),
                 Some(deal) => {
                     let (stages, unchanged) =
                         stages_of(&api, deal.pipeline_id, "deal.pipeline_id").await?;
@@ -194,7 +193,7 @@ pub async fn convert_lead(
                         amount: deal.amount,
                         expected_close_on: deal.expected_close_on,
                     };
-                    (Some(spec), Some(unchanged))
+                    (Some(spec), Reading::of(unchanged))
                 }
             };
             let conversion = ConversionRequest {
@@ -231,19 +230,12 @@ pub async fn convert_lead(
                     new_events(events, &request),
                 ));
             }
-            streams.extend(pipeline_unchanged);
+            streams.extend_from_slice(&reading.unchanged);
             request
                 .append(&api, streams)
                 .await
                 .map(Attempt::Appended)
-                .map_err(|error| match error {
-                    StoreError::Conflict { stream, .. }
-                        if stream.stream_type == Pipeline::STREAM_TYPE =>
-                    {
-                        ApiError::ReadChanged(stream.stream_type)
-                    }
-                    error => conflict_or(error, request.if_match),
-                })
+                .map_err(|error| reading.refusal(error, request.if_match))
         })
     })
     .await?;

@@ -1,8 +1,7 @@
 //! What the writer knows of the log between its own commits: the head its last batch will leave
 //! (the tip), and the versions its recent batches gave their streams (or that it read for streams
-//! it did not know). With that, the next batch
-//! can be judged and chained before the one in flight has committed, and sent without first
-//! locking the head and reading it back.
+//! it did not know). With that, the next batch can be judged and chained before the one in
+//! flight has committed, and sent without first locking the head and reading it back.
 //!
 //! Nothing here has to be right for the log to be. A batch chained onto a head that is no longer
 //! there (another process appended, or the batch before it was refused) is refused whole by the
