@@ -581,3 +581,90 @@ async fn a_service_token_reaches_what_its_scopes_name() {
     assert_eq!(bad.invalid_field(), "scopes[0]");
     system.stop().await;
 }
+
+#[tokio::test]
+async fn converting_a_lead_takes_the_right_to_change_it_and_to_create_all_it_makes() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let pipeline = system
+        .post(
+            &admin,
+            "/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let (stranger, _) = system.user("munich-sales", "sales", Some("Munich")).await;
+    let (me, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
+    let (marketer, marketing) = system
+        .user("berlin-marketing", "marketing", Some("Berlin"))
+        .await;
+    let theirs = records_owned_by(&system, stranger, pipeline, "Munich").await;
+    let mine = records_owned_by(&system, me, pipeline, "Berlin").await;
+    let lead_of = |owner: Uuid, name: &str| {
+        let system = &system;
+        let admin = admin.clone();
+        let name = name.to_owned();
+        async move {
+            system
+                .post(
+                    &admin,
+                    "/v1/leads",
+                    json!({"name": name, "source": "web", "owner_id": owner}),
+                )
+                .await
+                .expect(201)
+                .id()
+        }
+    };
+    let deal = json!({"title": "First order", "pipeline_id": pipeline, "stage": "new",
+                      "amount": {"amount_minor": 1000, "currency": "EUR"}});
+
+    // Another team's lead, even into the caller's own company: refused, logged, nothing made.
+    let before = access_events(&system).await.len();
+    let path = format!("/v1/leads/{}/convert", theirs.ids["leads"]);
+    system
+        .post(&token, &path, json!({"company_id": mine.ids["companies"]}))
+        .await
+        .expect(403);
+    let refusals = access_events(&system).await;
+    let (_, refusal) = refusals[before..]
+        .iter()
+        .find(|(_, payload)| payload["outcome"] == "denied")
+        .expect("the refusal is logged");
+    assert_eq!(
+        refusal["records"],
+        json!([{"collection": "leads", "id": theirs.ids["leads"]}])
+    );
+    // Its owner's team converts it afterwards: the refused conversion left it unconverted.
+    system.post(&admin, &path, json!({})).await.expect(200);
+
+    // Marketing changes leads and contacts, not companies or deals.
+    let leads = lead_of(marketer, "Fair visitor").await;
+    let path = format!("/v1/leads/{leads}/convert");
+    system
+        .post(&marketing, &path, json!({"deal": deal}))
+        .await
+        .expect(403);
+    system
+        .post(&marketing, &path, json!({"company": {"name": "Fair GmbH"}}))
+        .await
+        .expect(403);
+    let converted = system.post(&marketing, &path, json!({})).await.expect(200);
+    assert!(converted.body["deal_id"].is_null());
+    assert!(converted.body["company_id"].is_null());
+
+    // Sales converts its own lead into a contact, a company and a deal.
+    let own = lead_of(me, "Trade enquiry").await;
+    let converted = system
+        .post(
+            &token,
+            &format!("/v1/leads/{own}/convert"),
+            json!({"company": {"name": "Trade AG"}, "deal": deal}),
+        )
+        .await
+        .expect(200);
+    assert!(converted.body["deal_id"].is_string());
+    system.stop().await;
+}

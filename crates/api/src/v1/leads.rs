@@ -21,9 +21,10 @@ use uuid::Uuid;
 use super::deals::stages_of;
 use super::{ensure_linked, owner_and_team};
 use crate::command::{
-    Attempt, CommandMeta, Committed, Reading, execute, load, new_events, retrying,
+    Attempt, CommandMeta, CommandRequest, Committed, Reading, execute, load, new_events, retrying,
     with_fresh_reads, with_position,
 };
+use crate::guard::{Guarded, authorize_write};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
@@ -148,7 +149,15 @@ pub async fn convert_lead(
     Path(id): Path<Uuid>,
     JsonBody { value: body, raw }: JsonBody<ConvertLead>,
 ) -> Result<Response, ApiError> {
+    // A conversion changes the lead and creates, as the caller, every record it makes.
     meta.may_write(&api, Resource::Leads).await?;
+    meta.may_write(&api, Resource::Contacts).await?;
+    if body.company.is_some() {
+        meta.may_write(&api, Resource::Companies).await?;
+    }
+    if body.deal.is_some() {
+        meta.may_write(&api, Resource::Deals).await?;
+    }
     let request = meta.request(&raw);
     let linked_company = body.company_id;
     let company = match (body.company_id, body.company) {
@@ -178,6 +187,7 @@ pub async fn convert_lead(
             if !Lead::exists(&lead.state) {
                 return Err(ApiError::NotFound("lead"));
             }
+            authorize_write::<Lead>(&api, &request, id, &lead.state, false).await?;
             request.check_version(lead.version)?;
             // The deal's stages, read afresh at each attempt, and the pipeline expected unchanged.
             let (deal, reading) = match &body.deal {
@@ -204,6 +214,14 @@ pub async fn convert_lead(
                 deal,
             };
             let decided = convert(&lead.state, conversion, &request.context())?;
+            authorize_creation::<Contact>(&api, &request, decided.contact_id, &decided.contact)
+                .await?;
+            if let (Some(company_id), Some(events)) = (decided.company_id, &decided.company) {
+                authorize_creation::<Company>(&api, &request, company_id, events).await?;
+            }
+            if let (Some(deal_id), Some(events)) = (decided.deal_id, &decided.deal) {
+                authorize_creation::<Deal>(&api, &request, deal_id, events).await?;
+            }
             let mut streams = vec![
                 StreamAppend::events(
                     StreamRef::new(Lead::STREAM_TYPE, id),
@@ -248,6 +266,18 @@ pub async fn convert_lead(
         converted.position,
         Json(converted),
     ))
+}
+
+/// Lets the caller create the record `events` make (its owner and links as the policy judges
+/// them), or logs the refusal (403).
+async fn authorize_creation<A: Guarded>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    events: &[A::Event],
+) -> Result<(), ApiError> {
+    let state = events.iter().fold(A::State::default(), A::evolve);
+    authorize_write::<A>(api, request, id, &state, true).await
 }
 
 /// The conversion's answer, read from what was appended (so a replayed retry answers the same).
