@@ -327,7 +327,9 @@ async fn if_match_with_a_stale_version_is_412_and_the_current_one_applies() {
 async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_appends_once() {
     let system = TestSystem::start().await;
     let body = serde_json::to_vec(&json!({"name": "Acme"})).unwrap();
-    let headers = [("idempotency-key", "create-acme-1")];
+    // The longest key the API takes (200 characters): stored with its caller's id in front.
+    let key = format!("create-acme-{}", "1".repeat(188));
+    let headers = [("idempotency-key", key.as_str())];
     let first = system
         .send(
             Method::POST,

@@ -35,7 +35,8 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 const MAX_NAME_LENGTH: usize = 64;
 const MAX_ACTOR_LENGTH: usize = 200;
-const MAX_KEY_LENGTH: usize = 200;
+/// Room for the API's longest key (200 characters) behind the caller's id that scopes it.
+const MAX_KEY_LENGTH: usize = 256;
 
 /// The handle every writer holds; cheap to clone.
 #[derive(Clone)]
