@@ -209,7 +209,7 @@ fn create(state: &Option<Deal>, new: NewDeal) -> Result<Vec<Event>, DomainError>
         return Err(DomainError::AlreadyExists);
     }
     let probability = stage_of(&new.pipeline, &new.stage)?.probability;
-    not_negative(&new.amount)?;
+    within_bounds(&new.amount)?;
     Ok(vec![Event::Created(Created {
         id: new.id,
         title: new.title,
@@ -259,7 +259,7 @@ fn change_amount(state: &Option<Deal>, amount: Money) -> Result<Vec<Event>, Doma
             ),
         ));
     }
-    not_negative(&amount)?;
+    within_bounds(&amount)?;
     Ok(when_changed(
         amount == deal.amount,
         Event::AmountChanged(AmountChanged {
@@ -309,11 +309,22 @@ fn stage_of<'a>(
         .ok_or_else(|| DomainError::invalid("stage", "the deal's pipeline has no such stage"))
 }
 
-fn not_negative(amount: &Money) -> Result<(), DomainError> {
+/// The largest amount a deal may carry, in minor units: a hundred billion in a currency of
+/// cents. The reports weigh an amount by a probability (up to 100) and add thousands of deals
+/// up; this bound keeps every such sum within a 64-bit integer, so no deal can stop them.
+pub const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
+
+fn within_bounds(amount: &Money) -> Result<(), DomainError> {
     if amount.amount_minor < 0 {
         return Err(DomainError::invalid(
             "amount.amount_minor",
             "must not be negative",
+        ));
+    }
+    if amount.amount_minor > MAX_AMOUNT_MINOR {
+        return Err(DomainError::invalid(
+            "amount.amount_minor",
+            format!("must be at most {MAX_AMOUNT_MINOR}"),
         ));
     }
     Ok(())

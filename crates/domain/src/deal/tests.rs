@@ -106,6 +106,30 @@ fn a_negative_amount_is_invalid() {
 }
 
 #[test]
+fn an_amount_beyond_the_bound_is_invalid_and_the_bound_itself_is_not() {
+    let new = NewDeal {
+        amount: money(super::MAX_AMOUNT_MINOR + 1, "EUR"),
+        ..new_deal()
+    };
+    Deal::given([])
+        .when(Command::Create(new))
+        .then_invalid("amount.amount_minor");
+    Deal::given([created()])
+        .when(Command::ChangeAmount {
+            amount: money(i64::MAX, "EUR"),
+        })
+        .then_invalid("amount.amount_minor");
+    Deal::given([created()])
+        .when(Command::ChangeAmount {
+            amount: money(super::MAX_AMOUNT_MINOR, "EUR"),
+        })
+        .then([Event::AmountChanged(AmountChanged {
+            from: money(4_800_000, "EUR"),
+            to: money(super::MAX_AMOUNT_MINOR, "EUR"),
+        })]);
+}
+
+#[test]
 fn commands_to_a_missing_deal_are_not_found() {
     for command in [
         to_stage("proposal"),
