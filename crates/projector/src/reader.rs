@@ -74,10 +74,14 @@ impl ProjectionReader {
             return Ok(schema);
         }
         let (schema, _) = self.live_schema(name).await?;
-        if let Ok(mut serving) = self.serving.lock() {
-            serving.insert(name.to_owned(), (schema.clone(), Instant::now()));
-        }
+        self.remember(name, &schema);
         Ok(schema)
+    }
+
+    fn remember(&self, name: &str, schema: &str) {
+        if let Ok(mut serving) = self.serving.lock() {
+            serving.insert(name.to_owned(), (schema.to_owned(), Instant::now()));
+        }
     }
 
     fn cached(&self, name: &str) -> Option<(String, Instant)> {
@@ -92,21 +96,29 @@ impl ProjectionReader {
             .ok_or_else(|| ProjectorError::NoLiveGeneration(name.to_owned()))
     }
 
-    /// Returns once the projection's live generation has reached `min_position`, or
-    /// [`WaitError::TimedOut`] with how far it got after `timeout`. A projection without a live
-    /// generation yet counts as at position 0.
+    /// Returns the schema of the live generation once it has reached `min_position` (`None`
+    /// when there is none yet and 0 was asked for), or [`WaitError::TimedOut`] with how far it
+    /// got after `timeout`. A projection without a live generation yet counts as at position 0.
+    ///
+    /// Query the schema returned, not [`serving_schema`](Self::serving_schema): right after a
+    /// swap, a name cached moments before is the retired generation, which stopped short.
     pub async fn wait_for(
         &self,
         name: &str,
         min_position: u64,
         timeout: Duration,
-    ) -> Result<(), WaitError> {
+    ) -> Result<Option<String>, WaitError> {
         let deadline = Instant::now() + timeout;
         let mut delay = POLL_MIN;
         loop {
-            let reached = self.reach(name).await?.map_or(0, |(_, reached)| reached);
+            let live = self.reach(name).await?;
+            let reached = live.as_ref().map_or(0, |(_, reached)| *reached);
             if reached >= min_position {
-                return Ok(());
+                let schema = live.map(|(schema, _)| schema);
+                if let Some(schema) = &schema {
+                    self.remember(name, schema);
+                }
+                return Ok(schema);
             }
             let now = Instant::now();
             if now >= deadline {

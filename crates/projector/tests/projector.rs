@@ -849,6 +849,15 @@ async fn a_rebuild_builds_beside_the_live_generation_then_swaps_it_in() {
     assert_eq!(states, [(1, "live".to_owned()), (2, "building".to_owned())]);
     let g1 = world.applied("tally_g1").await;
     assert_eq!(g1, world.expected(Feed::Everything).await);
+    // A reader that named g1 a moment before the swap.
+    let reader = world.projections();
+    assert_eq!(
+        reader
+            .serving_schema(NAME)
+            .await
+            .expect("a live generation"),
+        "tally_g1"
+    );
 
     open_gate.send_replace(true);
     let report = tokio::time::timeout(WAIT, rebuilding)
@@ -858,6 +867,16 @@ async fn a_rebuild_builds_beside_the_live_generation_then_swaps_it_in() {
         .expect("the rebuild succeeds");
     assert_eq!((report.retired_generation, report.live_generation), (1, 2));
     assert!(report.position >= head, "{report:?}");
+    // Waiting for a position names the generation that reached it, not the one it named before.
+    let waited = reader.wait_for(NAME, report.position, WAIT).await;
+    assert_eq!(waited.expect("reached"), Some("tally_g2".to_owned()));
+    assert_eq!(
+        reader
+            .serving_schema(NAME)
+            .await
+            .expect("a live generation"),
+        "tally_g2"
+    );
     assert!(report.retired_schema_dropped, "{report:?}");
 
     projector

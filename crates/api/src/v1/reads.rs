@@ -42,13 +42,17 @@ pub(crate) async fn schema_of(
     min_position: MinPosition,
 ) -> Result<String, ApiError> {
     if let Some(wanted) = min_position.0 {
-        api.projections
+        let reached = api
+            .projections
             .wait_for(read_model, wanted, api.min_position_wait)
             .await
             .map_err(|error| match error {
                 WaitError::TimedOut { reached } => ApiError::NotYet { wanted, reached },
                 other => ApiError::Unavailable(other.to_string()),
             })?;
+        if let Some(schema) = reached {
+            return Ok(schema);
+        }
     }
     // On a fresh system the projector creates the read model's first generation moments after
     // start; a read in those moments waits for it (bounded) rather than failing.
