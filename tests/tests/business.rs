@@ -126,6 +126,11 @@ async fn a_manager_sees_the_pipeline_of_their_team_by_stage_and_currency() {
         .await
         .expect(422);
     assert_eq!(no_pipeline.invalid_field(), "pipeline_id");
+    // No deal has an empty team: an empty one is refused, not counted as "no team".
+    let no_team = get_at(&system, &manager, &format!("{path}&team="), last)
+        .await
+        .expect(422);
+    assert_eq!(no_team.invalid_field(), "team");
     system.stop().await;
 }
 

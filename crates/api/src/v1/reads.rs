@@ -70,6 +70,18 @@ pub(crate) async fn schema_of(
     }
 }
 
+/// Refuses a filter value holding a control character (PostgreSQL takes no NUL in text, and no
+/// name, tag or address holds one).
+pub(crate) fn plain_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+    if value.is_some_and(|value| value.chars().any(char::is_control)) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 impl From<RecordsError> for ApiError {
     fn from(error: RecordsError) -> Self {
         match error {
@@ -176,6 +188,8 @@ pub async fn list_records(
     api.authorize_any(&caller, &access, resource, Action::Read, Vec::new())
         .await?;
     let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    plain_text("tag", query.tag.as_deref())?;
+    plain_text("q", query.q.as_deref())?;
     let min_position = MinPosition(min_position.0.or(query.min_position));
     let schema = live_schema(&api, min_position).await?;
     let visible_to = match api.policy.visibility(&caller.principal(), resource) {

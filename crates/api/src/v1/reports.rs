@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use domain::access::{AccessAction, RecordRef};
+use domain::values::Team;
 use pipeline::{Grouping, PipelineError, ReportScope, Window};
 use policy::{Action, Resource};
 use serde::Deserialize;
@@ -88,7 +89,12 @@ impl Report {
                 .policy
                 .visibility(&caller.principal(), Resource::Reports),
             owner_id: query.owner_id,
-            team: query.team.clone(),
+            team: query
+                .team
+                .as_deref()
+                .map(|team| Team::parse(team).map_err(|error| error.within("team")))
+                .transpose()?
+                .map(|team| team.as_str().to_owned()),
         };
         let wanted = MinPosition(min_position.0.or(query.min_position));
         let schema = super::reads::schema_of(api, READ_MODEL, wanted).await?;
