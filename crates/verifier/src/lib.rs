@@ -84,6 +84,10 @@ pub struct Outcome {
     pub inclusion: Option<u64>,
     /// The sizes of the verified consistency proof.
     pub consistency: Option<(u64, u64)>,
+    /// The last position a signature vouches for through the chain (a tree head's or the
+    /// inclusion proof's event, its hash recomputed): the events after it are only consistent
+    /// with one another, as a log past its latest tree head is.
+    pub signed_through: Option<u64>,
 }
 
 impl std::fmt::Display for Outcome {
@@ -110,6 +114,19 @@ impl std::fmt::Display for Outcome {
         }
         if let Some((old, new)) = self.consistency {
             write!(f, "; consistency from size {old} to {new} verified")?;
+        }
+        match self.signed_through {
+            Some(signed) if signed >= self.last => {}
+            Some(signed) => write!(
+                f,
+                "; positions {} to {} are chained but no signed tree head covers them yet",
+                signed + 1,
+                self.last
+            )?,
+            None => write!(
+                f,
+                "; no signed tree head covers any of the segment: its events are only chained"
+            )?,
         }
         Ok(())
     }
@@ -216,6 +233,7 @@ pub fn check(log: impl BufRead, expected: &Expectations) -> Result<Outcome, Veri
             .consistency
             .as_ref()
             .map(|(proof, _)| (proof.old_size, proof.new_size)),
+        signed_through: walk.signed_through,
     })
 }
 
@@ -246,6 +264,7 @@ struct Walked {
     chained: u64,
     root_recomputed: bool,
     inclusion_leaf: Option<Hash>,
+    signed_through: Option<u64>,
 }
 
 /// Reads the segment: contiguous positions, each chain hash from the previous one, the Merkle
@@ -267,6 +286,7 @@ fn walk(log: impl BufRead, expected: &Expectations) -> Result<Walked, VerifyErro
         chained: 0,
         root_recomputed: false,
         inclusion_leaf: None,
+        signed_through: None,
     };
     for (number, line) in (1_u64..).zip(log.lines()) {
         let line = line.map_err(|error| {
@@ -305,6 +325,7 @@ fn walk(log: impl BufRead, expected: &Expectations) -> Result<Walked, VerifyErro
                 },
             ));
         }
+        let recomputed = previous.is_some();
         if let Some(previous) = &previous {
             if chain::event_hash(previous, &event) != event.hash {
                 return Err(broken(
@@ -330,6 +351,9 @@ fn walk(log: impl BufRead, expected: &Expectations) -> Result<Walked, VerifyErro
                     "the signed tree head's chain hash differs from the log's here",
                 ));
             }
+            if recomputed {
+                walked.signed_through = Some(position);
+            }
             if let (Some(frontier), Some(root)) = (&frontier, signed.tree_root) {
                 if frontier.root() != root {
                     return Err(broken(
@@ -342,7 +366,15 @@ fn walk(log: impl BufRead, expected: &Expectations) -> Result<Walked, VerifyErro
             }
         }
         if inclusion_position == Some(position) {
+            if !recomputed {
+                return Err(VerifyError::Input(format!(
+                    "the inclusion proof is for position {position}, the segment's first event, \
+                     whose chain hash cannot be recomputed without the event before it: export \
+                     from one position earlier"
+                )));
+            }
             walked.inclusion_leaf = Some(event.hash);
+            walked.signed_through = walked.signed_through.max(Some(position));
         }
         walked.events += 1;
         walked.last = position;

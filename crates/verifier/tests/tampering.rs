@@ -278,6 +278,49 @@ async fn an_honest_log_passes_both_checks_with_its_proofs() {
     .expect("the later segment verifies");
     assert_eq!((outcome.first, outcome.chained), (300, EVENTS - 300));
     assert!(!outcome.root_recomputed);
+    assert_eq!(outcome.signed_through, Some(EVENTS));
+
+    // Its first event's hash cannot be recomputed, so no proof may rest on it: a forger could
+    // change its fields and keep its hash.
+    let first_of_segment = verifier::check(
+        segment.as_bytes(),
+        &Expectations {
+            public_key: scenario.public_key(),
+            tree_head: scenario.kept_head.clone(),
+            inclusion: Some(
+                tree::inclusion_proof(&scenario.pool, 300, EVENTS)
+                    .await
+                    .expect("a proof"),
+            ),
+            consistency: None,
+        },
+    );
+    match first_of_segment {
+        Err(VerifyError::Input(message)) => {
+            assert!(message.contains("one position earlier"), "{message}")
+        }
+        other => panic!("the first event of a segment carries no proof: {other:?}"),
+    }
+
+    // Against an older tree head, the events after it are chained but vouched for by nothing
+    // signed, and the summary says so.
+    let outcome = verifier::check(
+        log.as_bytes(),
+        &Expectations {
+            public_key: scenario.public_key(),
+            tree_head: scenario.exported_head(300).await,
+            inclusion: None,
+            consistency: None,
+        },
+    )
+    .expect("the log verifies against its older head");
+    assert_eq!(outcome.signed_through, Some(300));
+    assert!(
+        outcome
+            .to_string()
+            .contains("positions 301 to 600 are chained but no signed tree head covers them"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]
