@@ -141,6 +141,19 @@ async fn records_owned_by(system: &TestSystem, owner: Uuid, pipeline: Uuid, name
     }
 }
 
+/// A pipeline of one stage, `new`, as records_owned_by opens its deals in.
+async fn one_stage_pipeline(system: &TestSystem) -> Uuid {
+    system
+        .post(
+            &system.admin,
+            "/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+        )
+        .await
+        .expect(201)
+        .id()
+}
+
 /// A change each collection accepts again and again (or refuses as a conflict, never as 403).
 fn a_change(collection: &str, id: Uuid) -> (Method, String, Value) {
     match collection {
@@ -383,15 +396,7 @@ async fn every_record_route_allows_exactly_what_each_role_may_do() {
 async fn a_list_holds_only_what_the_caller_may_see() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let pipeline = system
-        .post(
-            &admin,
-            "/v1/pipelines",
-            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
-        )
-        .await
-        .expect(201)
-        .id();
+    let pipeline = one_stage_pipeline(&system).await;
     let (me, token) = system.user("ada", "sales", Some("Berlin")).await;
     let (peer, _) = system.user("bob", "sales", Some("Berlin")).await;
     let (stranger, _) = system.user("carl", "sales", Some("Munich")).await;
@@ -586,15 +591,7 @@ async fn a_service_token_reaches_what_its_scopes_name() {
 async fn converting_a_lead_takes_the_right_to_change_it_and_to_create_all_it_makes() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let pipeline = system
-        .post(
-            &admin,
-            "/v1/pipelines",
-            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
-        )
-        .await
-        .expect(201)
-        .id();
+    let pipeline = one_stage_pipeline(&system).await;
     let (stranger, _) = system.user("munich-sales", "sales", Some("Munich")).await;
     let (me, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
     let (marketer, marketing) = system
