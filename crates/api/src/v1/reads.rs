@@ -72,7 +72,7 @@ pub(crate) async fn schema_of(
 
 /// Refuses a filter value holding a control character (PostgreSQL takes no NUL in text, and no
 /// name, tag or address holds one).
-pub(crate) fn plain_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
+fn plain_text(field: &str, value: Option<&str>) -> Result<(), ApiError> {
     if value.is_some_and(|value| value.chars().any(char::is_control)) {
         return Err(ApiError::invalid(
             field,
