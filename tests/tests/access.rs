@@ -665,3 +665,57 @@ async fn converting_a_lead_takes_the_right_to_change_it_and_to_create_all_it_mak
     assert!(converted.body["deal_id"].is_string());
     system.stop().await;
 }
+
+#[tokio::test]
+async fn an_activity_stays_its_creators_to_read_and_to_change_when_its_contact_moves_on() {
+    let system = TestSystem::start().await;
+    let (colleague, _) = system.user("munich-sales", "sales", Some("Munich")).await;
+    let (_, stranger) = system.user("hamburg-sales", "sales", Some("Hamburg")).await;
+    let (_, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
+    let contact = system
+        .post(
+            &token,
+            "/v1/contacts",
+            json!({"first_name": "Grace", "last_name": "Hopper"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let scheduled = system
+        .post(
+            &token,
+            "/v1/activities",
+            json!({"kind": "meeting", "subject": "Planning", "contact_id": contact,
+                   "occurred_at": "2099-01-05T10:00:00Z"}),
+        )
+        .await
+        .expect(201);
+    let moved = system
+        .patch(
+            &system.admin,
+            &format!("/v1/contacts/{contact}"),
+            json!({"owner_id": colleague, "team": "Munich"}),
+        )
+        .await
+        .expect(200);
+
+    let path = format!("/v1/activities/{}", scheduled.id());
+    let read = system
+        .send(
+            Method::GET,
+            Some(&token),
+            &path,
+            &[("x-crm-min-position", &moved.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["status"], "scheduled");
+    let complete = format!("{path}/complete");
+    system
+        .post(&stranger, &complete, json!({}))
+        .await
+        .expect(403);
+    system.post(&token, &complete, json!({})).await.expect(200);
+    system.stop().await;
+}

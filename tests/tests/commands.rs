@@ -66,6 +66,37 @@ async fn a_company_is_created_changed_and_answers_with_version_and_position() {
         unchanged.body["version"], 4,
         "nothing changed, nothing appended"
     );
+
+    let untagged = system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{id}"),
+            json!({"tags": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(untagged.body["version"], 5, "null empties a list");
+    let nameless = system
+        .patch(
+            &system.admin,
+            &format!("/v1/companies/{id}"),
+            json!({"name": null}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(nameless.invalid_field(), "name", "a name cannot be cleared");
+    let read = system
+        .send(
+            Method::GET,
+            Some(&system.admin),
+            &format!("/v1/companies/{id}"),
+            &[("x-crm-min-position", &untagged.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["name"], "Acme Ltd");
+    assert_eq!(read.body["tags"], json!([]));
     system.stop().await;
 }
 
@@ -374,6 +405,58 @@ async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_appends
         .unwrap()
         .get(0);
     assert_eq!(companies, 1);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_keyed_command_that_changed_nothing_is_answered_the_same_after_the_record_moved_on() {
+    let system = TestSystem::start().await;
+    let pipeline = pipeline(&system).await;
+    let deal = open_deal_in(&system, pipeline, "lead")
+        .await
+        .expect(201)
+        .id();
+    let stage = format!("/v1/deals/{deal}/stage");
+    let stay = serde_json::to_vec(&json!({"stage": "lead"})).unwrap();
+    let headers = [("idempotency-key", "stay-in-lead")];
+    let send_stay = || {
+        system.send(
+            Method::POST,
+            Some(&system.admin),
+            &stage,
+            &headers,
+            Some(&stay),
+        )
+    };
+    let first = send_stay().await.expect(200);
+    assert_eq!(first.body["version"], 1, "already there: nothing changed");
+
+    let moved = system
+        .post(&system.admin, &stage, json!({"stage": "proposal"}))
+        .await
+        .expect(200);
+    let retry = send_stay().await.expect(200);
+    assert_eq!(
+        retry.body, first.body,
+        "the first answer, not a new decision"
+    );
+    assert_eq!(retry.position(), first.position());
+
+    let now = system
+        .send(
+            Method::GET,
+            Some(&system.admin),
+            &format!("/v1/deals/{deal}"),
+            &[("x-crm-min-position", &moved.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        now.body["stage"], "proposal",
+        "the retry moved nothing back"
+    );
+    assert_eq!(now.body["version"], 2);
     system.stop().await;
 }
 

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::access::access_of;
 use crate::auth::Caller;
-use crate::guard::{Guarded, authorize_write};
+use crate::guard::{Guarded, Written, authorize_write};
 use crate::problem::ApiError;
 
 use crate::request::{IdempotencyKey, IfMatch};
@@ -39,6 +39,8 @@ pub struct Loaded<A: Aggregate> {
     pub version: u64,
     /// The position of the stream's last event (0 when it has none).
     pub position: u64,
+    /// The user whose command created the record, if a user's did.
+    pub created_by: Option<Uuid>,
 }
 
 impl<A: Aggregate> Loaded<A> {
@@ -48,6 +50,16 @@ impl<A: Aggregate> Loaded<A> {
             state: A::State::default(),
             version: 0,
             position: 0,
+            created_by: None,
+        }
+    }
+}
+
+impl<A: Aggregate> Clone for Loaded<A> {
+    fn clone(&self) -> Self {
+        Loaded {
+            state: self.state.clone(),
+            ..*self
         }
     }
 }
@@ -98,17 +110,11 @@ pub fn aggregate_cache() -> AggregateCache {
         .build()
 }
 
-struct Cached<S> {
-    state: S,
-    version: u64,
-    position: u64,
-}
-
-async fn cached<A: Aggregate>(api: &ApiState, stream: &StreamRef) -> Option<Arc<Cached<A::State>>> {
+async fn cached<A: Aggregate>(api: &ApiState, stream: &StreamRef) -> Option<Arc<Loaded<A>>> {
     api.aggregates
         .get(stream)
         .await
-        .and_then(|entry| entry.downcast::<Cached<A::State>>().ok())
+        .and_then(|entry| entry.downcast::<Loaded<A>>().ok())
 }
 
 /// Whether the record exists. A record once created never stops existing (archiving keeps it),
@@ -125,14 +131,7 @@ pub async fn exists<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<bool, ApiE
 pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, ApiError> {
     let stream = StreamRef::new(A::STREAM_TYPE, id);
     let cached = cached::<A>(api, &stream).await;
-    let mut loaded: Loaded<A> = match &cached {
-        Some(cached) => Loaded {
-            state: cached.state.clone(),
-            version: cached.version,
-            position: cached.position,
-        },
-        None => Loaded::empty(),
-    };
+    let mut loaded = cached.map_or_else(Loaded::empty, |cached| Loaded::clone(&cached));
     let stored = api.reader.load_stream(&stream, loaded.version).await?;
     let changed = !stored.is_empty();
     for event in stored {
@@ -141,14 +140,14 @@ pub async fn load<A: Aggregate>(api: &ApiState, id: Uuid) -> Result<Loaded<A>, A
         loaded.state = A::evolve(loaded.state, &decoded);
         loaded.version = event.stream_version.unwrap_or(loaded.version);
         loaded.position = event.position;
+        if loaded.version == 1 {
+            loaded.created_by = eventlog::user_of_actor(&event.actor);
+        }
     }
     if changed {
-        let entry = Cached::<A::State> {
-            state: loaded.state.clone(),
-            version: loaded.version,
-            position: loaded.position,
-        };
-        api.aggregates.insert(stream, Arc::new(entry)).await;
+        api.aggregates
+            .insert(stream, Arc::new(loaded.clone()))
+            .await;
     }
     Ok(loaded)
 }
@@ -492,7 +491,7 @@ pub async fn execute_reading<A: Guarded>(
             return Err(ApiError::NotFound(A::STREAM_TYPE));
         }
         if !create {
-            authorize_write::<A>(api, request, id, &loaded.state, false).await?;
+            authorize_write::<A>(api, request, id, Written::Changed(&loaded)).await?;
             request.check_version(loaded.version)?;
         }
         let context = request.context();
@@ -504,14 +503,17 @@ pub async fn execute_reading<A: Guarded>(
             events.extend(decided);
         }
         if create {
-            authorize_write::<A>(api, request, id, &state, true).await?;
+            authorize_write::<A>(api, request, id, Written::Created(&state)).await?;
         }
-        if events.is_empty() {
+        if events.is_empty() && request.idempotency.is_none() {
             return Ok(Attempt::Unchanged {
                 version: loaded.version,
                 position: loaded.position,
             });
         }
+        // A change to nothing with a key is still appended (no events, the record expected
+        // where it is) so that its key is recorded: a retry after the record moved on must
+        // answer this, not decide again.
         let expected = if create {
             ExpectedVersion::NoStream
         } else {

@@ -16,7 +16,7 @@ use domain::values::Team;
 use policy::{Action, Ownership, Reach, Resource};
 use uuid::Uuid;
 
-use crate::command::{CommandRequest, load};
+use crate::command::{CommandRequest, Loaded, load};
 use crate::problem::ApiError;
 use crate::state::ApiState;
 
@@ -31,6 +31,9 @@ pub struct Links {
 /// An aggregate the policy guards.
 pub trait Guarded: Aggregate {
     const RESOURCE: Resource;
+    /// The record has no owner of its own but the user who created it (as the records read
+    /// model indexes it, so reads and changes are judged alike).
+    const OWNED_BY_CREATOR: bool = true;
 
     /// The record's owner and team.
     fn owner(_state: &Self::State) -> (Option<Uuid>, Option<String>) {
@@ -101,6 +104,7 @@ impl Guarded for Deal {
 
 impl Guarded for Activity {
     const RESOURCE: Resource = Resource::Activities;
+    const OWNED_BY_CREATOR: bool = true;
     fn links(state: &Self::State) -> Links {
         state
             .as_ref()
@@ -143,9 +147,22 @@ impl Guarded for User {
     const RESOURCE: Resource = Resource::Users;
 }
 
+/// A record as a command finds it: one that exists, or the one a creation would make.
+pub(crate) enum Written<'a, A: Guarded> {
+    Changed(&'a Loaded<A>),
+    Created(&'a A::State),
+}
+
 /// Who owns the record in `state`, with the owners of the records it links to.
-async fn ownership_of<A: Guarded>(api: &ApiState, state: &A::State) -> Result<Ownership, ApiError> {
-    let (owner_id, team) = A::owner(state);
+async fn ownership_of<A: Guarded>(
+    api: &ApiState,
+    state: &A::State,
+    created_by: Option<Uuid>,
+) -> Result<Ownership, ApiError> {
+    let (mut owner_id, team) = A::owner(state);
+    if A::OWNED_BY_CREATOR {
+        owner_id = owner_id.or(created_by);
+    }
     let links = A::links(state);
     let mut linked = Vec::new();
     if let Some(id) = links.company {
@@ -180,14 +197,17 @@ pub(crate) async fn authorize_write<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
-    state: &A::State,
-    creating: bool,
+    record: Written<'_, A>,
 ) -> Result<(), ApiError> {
     let principal = request.caller.principal();
     if api.policy.reach(&principal, A::RESOURCE, Action::Write) == Reach::All {
         return Ok(());
     }
-    let ownership = ownership_of::<A>(api, state).await?;
+    let (state, created_by, creating) = match record {
+        Written::Changed(loaded) => (&loaded.state, loaded.created_by, false),
+        Written::Created(state) => (state, None, true),
+    };
+    let ownership = ownership_of::<A>(api, state, created_by).await?;
     let unclaimed =
         ownership.owner_id.is_none() && ownership.team.is_none() && ownership.links.is_empty();
     if creating && unclaimed {

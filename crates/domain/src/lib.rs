@@ -33,7 +33,7 @@ pub mod values;
 
 pub use catalog::{AnyEvent, EventSchema, breaking_schema_changes, event_catalog};
 pub use error::DomainError;
-pub use patch::Patch;
+pub use patch::{Patch, Replace};
 pub use user::token_hash;
 
 use chrono::{DateTime, Utc};
@@ -41,7 +41,7 @@ use uuid::Uuid;
 use values::Role;
 
 /// A consistency boundary: one stream of events, decided and folded by plain functions.
-pub trait Aggregate {
+pub trait Aggregate: 'static {
     /// The stream's type, the `<aggregate>` of `crm.<aggregate>.<event>.v<N>` and of subjects.
     const STREAM_TYPE: &'static str;
     /// Everything a decision or a reader needs; `Default` is "does not exist yet".

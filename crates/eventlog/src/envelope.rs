@@ -143,7 +143,7 @@ impl Envelope {
 
     /// The user behind an actor `user:<id>`; other actors (`system`, ...) are no one.
     pub fn actor_user(&self) -> Option<Uuid> {
-        Uuid::parse_str(self.actor.strip_prefix("user:")?).ok()
+        user_of_actor(&self.actor)
     }
 
     /// The envelope of a stored event, as `source` publishes it.
@@ -316,6 +316,11 @@ fn parse_type<'a>(public_type: &'a str, stream_type: &str) -> Option<(&'a str, u
         .strip_prefix(stream_type)?;
     let (event_type, version) = rest.strip_prefix('.')?.rsplit_once(".v")?;
     Some((event_type, version.parse().ok()?))
+}
+
+/// The user behind an event's actor `user:<id>`; other actors (`system`, ...) are no one.
+pub fn user_of_actor(actor: &str) -> Option<Uuid> {
+    Uuid::parse_str(actor.strip_prefix("user:")?).ok()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod subjects;
 
 pub use envelope::{
     CONTENT_TYPE, DataContentType, ENVELOPE_VERSION, Envelope, SpecVersion, envelope_schema,
+    user_of_actor,
 };
 pub use error::{LogError, connect};
 pub use relay::{LEADER_LOCK_KEY, Relay, RelayStatus};

@@ -183,26 +183,39 @@ pub fn canonical_json(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// The deepest nesting of arrays and objects a payload may have: reading one back parses it
+/// with `serde_json`, which stops at 128 levels.
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
+
 /// Makes a payload storable and its canonical form stable through PostgreSQL's `jsonb`: refuses
-/// what `jsonb` cannot hold (the NUL character) and turns `-0.0`, which `jsonb` stores as `0.0`,
-/// into `0.0`. Returns the JSON path of the first offending string.
+/// what `jsonb` cannot hold (the NUL character) or could not be read back (nesting deeper than
+/// [`MAX_PAYLOAD_DEPTH`]), and writes numbers as `jsonb` gives them back: `-0.0` as `0.0`, and a
+/// whole float of 10^16 or more that fits 64 bits (written `1e16`, read back `10000000000000000`)
+/// as that integer. Returns the JSON path of the first offence.
 pub fn normalise_payload(value: &mut Value) -> Result<(), String> {
-    normalise_at(value, &mut String::from("$"))
+    normalise_at(value, &mut String::from("$"), 0)
 }
 
-fn normalise_at(value: &mut Value, path: &mut String) -> Result<(), String> {
+fn normalise_at(value: &mut Value, path: &mut String, depth: usize) -> Result<(), String> {
+    if depth > MAX_PAYLOAD_DEPTH {
+        return Err(format!(
+            "{path} is nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+        ));
+    }
     match value {
         Value::String(text) if text.contains('\0') => {
             Err(format!("{path} contains a NUL character"))
         }
-        Value::Number(number) if number.as_f64() == Some(0.0) && number.is_f64() => {
-            *value = Value::from(0.0);
+        Value::Number(number) if number.is_f64() => {
+            if let Some(normal) = number.as_f64().and_then(as_jsonb_reads_back) {
+                *value = normal;
+            }
             Ok(())
         }
         Value::Array(items) => items.iter_mut().enumerate().try_for_each(|(index, item)| {
             let length = path.len();
             path.push_str(&format!("[{index}]"));
-            let result = normalise_at(item, path);
+            let result = normalise_at(item, path, depth + 1);
             path.truncate(length);
             result
         }),
@@ -213,11 +226,30 @@ fn normalise_at(value: &mut Value, path: &mut String) -> Result<(), String> {
             let length = path.len();
             path.push('.');
             path.push_str(key);
-            let result = normalise_at(item, path);
+            let result = normalise_at(item, path, depth + 1);
             path.truncate(length);
             result
         }),
         _ => Ok(()),
+    }
+}
+
+/// The number `jsonb` gives back for the float `x`, where it differs from `x` as written.
+fn as_jsonb_reads_back(x: f64) -> Option<Value> {
+    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+    if x == 0.0 {
+        return Some(Value::from(0.0));
+    }
+    if x.fract() != 0.0 || x.abs() < 1e16 {
+        return None;
+    }
+    // Casts are exact: `x` is whole and within the target's range.
+    if (0.0..2.0 * TWO_TO_63).contains(&x) {
+        Some(Value::from(x as u64))
+    } else if (-TWO_TO_63..0.0).contains(&x) {
+        Some(Value::from(x as i64))
+    } else {
+        None
     }
 }
 

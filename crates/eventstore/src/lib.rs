@@ -28,6 +28,7 @@ mod verify;
 pub use merkle;
 
 pub use appender::{Appender, MAX_EVENTS_PER_REQUEST, MAX_PAYLOAD_BYTES};
+pub use chain::MAX_PAYLOAD_DEPTH;
 pub use db::{APP_ROLE, StoreSettings, connect, connect_owner, migrate, redact};
 pub use error::StoreError;
 pub use model::{

@@ -202,6 +202,10 @@ impl Idempotency {
 }
 
 /// What an append committed.
+///
+/// An idempotent request of no events (a command that changed nothing, recorded so that a retry
+/// answers the same) commits only its key: its `last_position` is the log's position it was
+/// judged at, and `first_position` one past it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Appended {
     pub first_position: u64,

@@ -194,6 +194,62 @@ async fn a_retry_with_the_same_idempotency_key_appends_once_and_returns_the_firs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_append_of_no_events_records_its_key_while_the_stream_holds() {
+    let database = TestDatabase::new().await;
+    let (appender, _) = start(&database).await;
+    let stream = StreamRef::new("deal", Uuid::now_v7());
+    appender
+        .append(append_to(&stream, ExpectedVersion::NoStream, 2))
+        .await
+        .expect("the stream is created");
+    let nothing = |version| {
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::unchanged(stream.clone(), version)],
+        )
+        .idempotent("no-change", b"body")
+    };
+
+    let first = appender
+        .append(nothing(2))
+        .await
+        .expect("a change to nothing with a key is recorded");
+    assert_eq!(
+        (
+            first.first_position,
+            first.last_position,
+            first.event_ids.len()
+        ),
+        (3, 2, 0),
+        "no events: the log's position it was judged at"
+    );
+    assert_eq!(first.streams[0].version, Some(2));
+
+    appender
+        .append(append_to(&stream, ExpectedVersion::Exactly(2), 1))
+        .await
+        .expect("the stream moves on");
+    let retry = appender
+        .append(nothing(2))
+        .await
+        .expect("the retry is answered as recorded, though the stream moved");
+    assert!(retry.replayed);
+    assert_eq!(
+        (retry.last_position, &retry.streams),
+        (first.last_position, &first.streams)
+    );
+
+    match appender
+        .append(nothing(2).idempotent("no-change-late", b"body"))
+        .await
+    {
+        Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, Some(3)),
+        other => panic!("a new key is judged on the stream as it is: {other:?}"),
+    }
+    assert_gapless(&log(&database).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_retries_with_one_key_append_once() {
     let database = TestDatabase::new().await;
     let (appender, _) = start(&database).await;
@@ -817,8 +873,18 @@ async fn payloads_of_any_shape_read_back_to_the_same_hash() {
         json!({"nested": {"z": {"y": {"x": [null, true, false, {}]}}}, "": "empty key"}),
         json!(0.30000000000000004),
         json!(-5.449687745019645e224),
+        json!([
+            1e16,
+            1.5e17,
+            -1e17,
+            1e19,
+            1.8446744073709552e19,
+            -1e19,
+            123456789012345.5
+        ]),
         json!([]),
         json!("text"),
+        (0..eventstore::MAX_PAYLOAD_DEPTH).fold(json!("deepest"), |inner, _| json!([inner])),
     ];
     for payload in payloads {
         let stream = StreamRef::new("note", Uuid::now_v7());
@@ -837,7 +903,7 @@ async fn payloads_of_any_shape_read_back_to_the_same_hash() {
         .await
         .expect("verifies");
     assert!(verification.is_ok(), "{verification:?}");
-    assert_eq!(verification.checked, 7);
+    assert_eq!(verification.checked, 9);
 }
 
 #[tokio::test]
@@ -847,6 +913,10 @@ async fn invalid_appends_are_refused_before_anything_is_written() {
     let stream = StreamRef::new("contact", Uuid::now_v7());
     let cases = [
         AppendRequest::new(Metadata::actor("user:test"), vec![]),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::unchanged(stream.clone(), 0)],
+        ),
         AppendRequest::new(
             Metadata::actor("user:test"),
             vec![StreamAppend::events(
@@ -901,6 +971,17 @@ async fn invalid_appends_are_refused_before_anything_is_written() {
                 vec![event(
                     "noted",
                     json!({"big": "x".repeat(eventstore::MAX_PAYLOAD_BYTES)}),
+                )],
+            )],
+        ),
+        AppendRequest::new(
+            Metadata::actor("user:test"),
+            vec![StreamAppend::events(
+                stream.clone(),
+                ExpectedVersion::Any,
+                vec![event(
+                    "noted",
+                    (0..=eventstore::MAX_PAYLOAD_DEPTH).fold(json!(1), |inner, _| json!([inner])),
                 )],
             )],
         ),

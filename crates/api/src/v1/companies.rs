@@ -1,9 +1,9 @@
 //! `/v1/companies`: create and change companies (accounts).
 
 use axum::extract::State;
-use domain::Patch;
 use domain::company::{Command, Company, CompanyChanges, NewCompany};
 use domain::values::{Domain, Name, Tags, Team, ValueClass};
+use domain::{Patch, Replace};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -30,18 +30,21 @@ pub struct CreateCompany {
     pub team: Option<Team>,
 }
 
-/// Named fields change; `null` clears an optional one; absent fields stay.
+/// Named fields change; `null` clears an optional one (empties `tags`) and is refused for a
+/// required one; absent fields stay.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeCompany {
-    pub name: Option<Name>,
+    #[serde(default)]
+    pub name: Replace<Name>,
     #[serde(default)]
     pub domain: Patch<Domain>,
     #[serde(default)]
     pub industry: Patch<Name>,
     #[serde(default)]
     pub value_class: Patch<ValueClass>,
-    pub tags: Option<Tags>,
+    #[serde(default)]
+    pub tags: Patch<Tags>,
     #[serde(default)]
     pub owner_id: Patch<Uuid>,
     #[serde(default)]
@@ -85,11 +88,11 @@ pub async fn change(
         ensure_user(&api, owner, "owner_id").await?;
     }
     let changes = CompanyChanges {
-        name: body.name,
+        name: body.name.0,
         domain: body.domain,
         industry: body.industry,
         value_class: body.value_class,
-        tags: body.tags,
+        tags: body.tags.or_empty(),
         owner_id: body.owner_id,
         team: body.team,
     };

@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use domain::Patch;
 use domain::company::Company;
 use domain::contact::{Command, Contact, ContactChanges, NewContact, TrackedUrl};
 use domain::values::{Email, Name, Phone, Tags, Team};
+use domain::{Patch, Replace};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -40,24 +40,30 @@ pub struct CreateContact {
     pub team: Option<Team>,
 }
 
-/// Named fields change; `null` clears an optional one; absent fields stay. `email` and `phone`
-/// replace the whole list with one entry (`null` empties it); `emails` and `phones` replace it.
+/// Named fields change; `null` clears an optional one (empties a list) and is refused for a
+/// required one; absent fields stay. `email` and `phone` replace the whole list with one entry;
+/// `emails` and `phones` replace it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeContact {
-    pub first_name: Option<Name>,
-    pub last_name: Option<Name>,
+    #[serde(default)]
+    pub first_name: Replace<Name>,
+    #[serde(default)]
+    pub last_name: Replace<Name>,
     #[serde(default)]
     pub email: Patch<Email>,
-    pub emails: Option<Vec<Email>>,
+    #[serde(default)]
+    pub emails: Patch<Vec<Email>>,
     #[serde(default)]
     pub phone: Patch<Phone>,
-    pub phones: Option<Vec<Phone>>,
+    #[serde(default)]
+    pub phones: Patch<Vec<Phone>>,
     #[serde(default)]
     pub title: Patch<Name>,
     #[serde(default)]
     pub company_id: Patch<Uuid>,
-    pub tags: Option<Tags>,
+    #[serde(default)]
+    pub tags: Patch<Tags>,
     #[serde(default)]
     pub owner_id: Patch<Uuid>,
     #[serde(default)]
@@ -109,13 +115,13 @@ pub async fn change(
         ensure_user(&api, owner, "owner_id").await?;
     }
     let changes = ContactChanges {
-        first_name: body.first_name,
-        last_name: body.last_name,
+        first_name: body.first_name.0,
+        last_name: body.last_name.0,
         emails: list_change(body.email, body.emails),
         phones: list_change(body.phone, body.phones),
         title: body.title,
         company_id: body.company_id,
-        tags: body.tags,
+        tags: body.tags.or_empty(),
         owner_id: body.owner_id,
         team: body.team,
     };
@@ -156,11 +162,11 @@ pub async fn record_link_click(
     .await
 }
 
-fn list_change<T>(single: Patch<T>, list: Option<Vec<T>>) -> Option<Vec<T>> {
-    match (single, list) {
-        (_, Some(list)) => Some(list),
-        (Patch::Set(value), None) => Some(vec![value]),
-        (Patch::Clear, None) => Some(Vec::new()),
-        (Patch::Keep, None) => None,
-    }
+fn list_change<T>(single: Patch<T>, list: Patch<Vec<T>>) -> Option<Vec<T>> {
+    let single = match single {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Clear,
+        Patch::Set(value) => Patch::Set(vec![value]),
+    };
+    list.or_empty().or_else(|| single.or_empty())
 }

@@ -3,12 +3,12 @@
 use axum::extract::State;
 use chrono::NaiveDate;
 use domain::Aggregate;
-use domain::Patch;
 use domain::company::Company;
 use domain::contact::Contact;
 use domain::deal::{Command, Deal, NewDeal};
 use domain::pipeline::{Pipeline, PipelineStages};
 use domain::values::{Money, Name, StageKey, Team, Text};
+use domain::{Patch, Replace};
 use eventstore::{StreamAppend, StreamRef};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -39,16 +39,20 @@ pub struct OpenDeal {
     pub expected_close_on: Option<NaiveDate>,
 }
 
-/// Named fields change; absent fields stay.
+/// Named fields change; `null` clears an optional one and is refused for a required one;
+/// absent fields stay.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeDeal {
-    pub title: Option<Name>,
+    #[serde(default)]
+    pub title: Replace<Name>,
     /// In the deal's currency.
-    pub amount: Option<Money>,
+    #[serde(default)]
+    pub amount: Replace<Money>,
     #[serde(default)]
     pub expected_close_on: Patch<NaiveDate>,
-    pub owner_id: Option<Uuid>,
+    #[serde(default)]
+    pub owner_id: Replace<Uuid>,
     #[serde(default)]
     pub team: Patch<Team>,
 }
@@ -138,18 +142,18 @@ pub async fn change(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
-    if let Some(owner) = body.owner_id {
+    if let Some(owner) = body.owner_id.0 {
         ensure_user(&api, owner, "owner_id").await?;
     }
     execute_all::<Deal>(&api, &request, id, false, |deal| {
         let current = deal.state.as_ref().ok_or(ApiError::NotFound("deal"))?;
         let mut commands = Vec::new();
-        if let Some(title) = &body.title {
+        if let Some(title) = &body.title.0 {
             commands.push(Command::Rename {
                 title: title.clone(),
             });
         }
-        if let Some(amount) = body.amount {
+        if let Some(amount) = body.amount.0 {
             commands.push(Command::ChangeAmount { amount });
         }
         if !matches!(body.expected_close_on, Patch::Keep) {
@@ -157,9 +161,9 @@ pub async fn change(
                 expected_close_on: body.expected_close_on.apply(&current.expected_close_on),
             });
         }
-        if body.owner_id.is_some() || !matches!(body.team, Patch::Keep) {
+        if body.owner_id.0.is_some() || !matches!(body.team, Patch::Keep) {
             commands.push(Command::Reassign {
-                owner_id: body.owner_id.unwrap_or(current.owner_id),
+                owner_id: body.owner_id.0.unwrap_or(current.owner_id),
                 team: body.team.apply(&current.team),
             });
         }

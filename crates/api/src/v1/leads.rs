@@ -24,7 +24,7 @@ use crate::command::{
     Attempt, CommandMeta, CommandRequest, Committed, Reading, execute, load, new_events, retrying,
     with_fresh_reads, with_position,
 };
-use crate::guard::{Guarded, authorize_write};
+use crate::guard::{Guarded, Written, authorize_write};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
@@ -187,7 +187,7 @@ pub async fn convert_lead(
             if !Lead::exists(&lead.state) {
                 return Err(ApiError::NotFound("lead"));
             }
-            authorize_write::<Lead>(&api, &request, id, &lead.state, false).await?;
+            authorize_write::<Lead>(&api, &request, id, Written::Changed(&lead)).await?;
             request.check_version(lead.version)?;
             // The deal's stages, read afresh at each attempt, and the pipeline expected unchanged.
             let (deal, reading) = match &body.deal {
@@ -277,7 +277,7 @@ async fn authorize_creation<A: Guarded>(
     events: &[A::Event],
 ) -> Result<(), ApiError> {
     let state = events.iter().fold(A::State::default(), A::evolve);
-    authorize_write::<A>(api, request, id, &state, true).await
+    authorize_write::<A>(api, request, id, Written::Created(&state)).await
 }
 
 /// The conversion's answer, read from what was appended (so a replayed retry answers the same).

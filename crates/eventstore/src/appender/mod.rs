@@ -90,8 +90,10 @@ fn validate(request: &mut AppendRequest) -> Result<Vec<Bytes>, StoreError> {
         return invalid("an append needs at least one stream".to_owned());
     }
     let events: usize = request.streams.iter().map(|s| s.events.len()).sum();
-    if events == 0 {
-        return invalid("an append needs at least one event".to_owned());
+    if events == 0 && request.idempotency.is_none() {
+        return invalid(
+            "an append needs at least one event, or an idempotency key to record".to_owned(),
+        );
     }
     if events > MAX_EVENTS_PER_REQUEST {
         return invalid(format!(

@@ -59,7 +59,7 @@ impl Plan {
     }
 
     pub fn writes_nothing(&self) -> bool {
-        self.events.event_id.is_empty()
+        self.events.event_id.is_empty() && self.keys.key.is_empty()
     }
 }
 
