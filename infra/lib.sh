@@ -45,3 +45,10 @@ url_with_db() {
   rest=${rest%%\?*}
   printf '%s://%s/%s%s\n' "$scheme" "${rest%%/*}" "$2" "$query"
 }
+
+# url_user URL -> the user name (without any password), or "(default)" when the URL has none.
+url_user() {
+  local rest=${1#*://}
+  rest=${rest%%[/?]*}
+  if [[ $rest == *@* ]]; then rest=${rest%@*}; printf '%s\n' "${rest%%:*}"; else echo '(default)'; fi
+}

@@ -375,3 +375,161 @@ async fn an_auditor_checks_the_log_and_proves_an_event_is_in_a_signed_tree() {
     system.get(&sales, "/v1/audit/tree-head").await.expect(403);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn the_subject_report_holds_what_reaches_her_through_her_deals_and_nothing_of_others() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let (sales_id, sales) = system.user("sam", "sales", Some("Berlin")).await;
+    let (_, auditor) = system.user("alice", "auditor", None).await;
+    let company = system
+        .post(&admin, "/v1/companies", json!({"name": "Engines Ltd"}))
+        .await
+        .expect(201)
+        .id();
+    let contact = system
+        .post(
+            &admin,
+            "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "company_id": company}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let pipeline = system
+        .post(
+            &admin,
+            "/v1/pipelines",
+            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let deal = system
+        .post(
+            &admin,
+            "/v1/deals",
+            json!({"title": "Engine", "pipeline_id": pipeline, "stage": "new", "contact_id": contact,
+                   "amount": {"amount_minor": 1000, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let on_the_deal = system
+        .post(
+            &admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "complaint call", "occurred_at": "2026-11-20T09:00:00Z",
+                   "deal_id": deal}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let clicked = system
+        .post(
+            &admin,
+            &format!("/v1/contacts/{contact}/link-clicks"),
+            json!({"url": "https://example.org/offer", "clicked_at": "2026-11-21T10:00:00Z"}),
+        )
+        .await
+        .expect(200)
+        .position();
+
+    let report = get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/subjects/contacts/{contact}"),
+        clicked,
+    )
+    .await
+    .expect(200);
+    let found = entries(&report);
+    assert!(
+        found
+            .iter()
+            .any(|entry| entry["record"]["id"] == json!(on_the_deal)),
+        "the call logged on her deal only"
+    );
+    let click = found
+        .iter()
+        .find(|entry| {
+            entry["event_type"]
+                .as_str()
+                .is_some_and(|kind| kind.contains("link_clicked"))
+        })
+        .expect("the link click");
+    assert!(
+        click["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|change| change["new"] == "https://example.org/offer"),
+        "what she clicked: {click}"
+    );
+    // A company's id is no data subject: it would gather everyone linked to the company.
+    get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/subjects/contacts/{company}"),
+        clicked,
+    )
+    .await
+    .expect(404);
+
+    // An audit answer is logged against every record it shows: the auditor reading what Sam
+    // changed appears on the contact's own trail.
+    system
+        .patch(
+            &sales,
+            &format!("/v1/contacts/{contact}"),
+            json!({"title": "Countess"}),
+        )
+        .await
+        .expect(403);
+    let own = system
+        .post(
+            &sales,
+            "/v1/contacts",
+            json!({"first_name": "Charles", "last_name": "Babbage"}),
+        )
+        .await
+        .expect(201);
+    get_at(
+        &system,
+        &auditor,
+        &format!("/v1/audit/actors/{sales_id}"),
+        own.position(),
+    )
+    .await
+    .expect(200);
+    let marker = system
+        .post(&admin, "/v1/companies", json!({"name": "marker"}))
+        .await
+        .expect(201)
+        .position();
+    let trail = get_at(
+        &system,
+        &admin,
+        &format!("/v1/audit/records/contacts/{}", own.id()),
+        marker,
+    )
+    .await
+    .expect(200);
+    assert!(
+        entries(&trail)
+            .iter()
+            .any(|entry| entry["action"] == "audit" && entry["role"] == "auditor"),
+        "the auditor's look at Sam's trail shows on Charles's record"
+    );
+
+    // A refusal is logged whatever the query string says.
+    get_at(
+        &system,
+        &sales,
+        &format!("/v1/audit/actors/{sales_id}?from=yesterday"),
+        marker,
+    )
+    .await
+    .expect(403);
+    system.stop().await;
+}

@@ -890,7 +890,8 @@ const ROUTES: &[Route] = &[
             description: "The contact now, and one page of its history, newest first.",
             body: schema_of::<audit::SubjectReport>(),
         },
-        errors: LIST_ERRORS,
+        // 404: no contact of that id (yet: `X-Crm-Min-Position` waits for it).
+        errors: READ_ERRORS,
     },
     Route {
         method: Method::Get,

@@ -23,6 +23,8 @@ pub(crate) const CONTACTS: &str = "contacts";
 pub(crate) const USERS: &str = "users";
 /// The stream type of a contact.
 pub(crate) const CONTACT_STREAM: &str = "contact";
+/// The stream type of a deal, whose links reach the records logged on it.
+pub(crate) const DEAL_STREAM: &str = "deal";
 
 /// The collection a stream type's records belong to (`contact` → `contacts`).
 pub(crate) fn collection_of(stream_type: &str) -> Option<&'static str> {

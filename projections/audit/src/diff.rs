@@ -78,12 +78,13 @@ fn is_secret(name: &str) -> bool {
 }
 
 /// The records a record's JSON links it to, for the data subject report: the values of every
-/// `contact_id` and `company_id`, at any depth (a converted lead holds them under `converted`).
+/// `contact_id`, `company_id` and `deal_id`, at any depth (a converted lead holds them under
+/// `converted`). A deal's own links then reach an activity that names only the deal.
 pub(crate) fn linked_ids(body: &Value, into: &mut Vec<Uuid>) {
     match body {
         Value::Object(fields) => {
             for (name, field) in fields {
-                if name == "contact_id" || name == "company_id" {
+                if ["contact_id", "company_id", "deal_id"].contains(&name.as_str()) {
                     if let Some(id) = field.as_str().and_then(|text| Uuid::parse_str(text).ok())
                         && !into.contains(&id)
                     {
@@ -205,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_linked_to_the_contacts_and_companies_it_names() {
+    fn a_record_is_linked_to_the_contacts_companies_and_deals_it_names() {
         let (record, contact, company, other) = (
             Uuid::now_v7(),
             Uuid::now_v7(),
@@ -220,7 +221,8 @@ mod tests {
         });
         assert_eq!(
             subjects(record, &[&before, &after]),
-            vec![record, contact, company]
+            vec![record, contact, other, company],
+            "not its owner"
         );
         assert_eq!(subjects(record, &[&Value::Null]), vec![record]);
     }

@@ -17,6 +17,9 @@ pub enum AuditError {
     /// The action filter is none of [`ACTIONS`](crate::ACTIONS).
     #[error("action must be one of {actions}, not {0:?}", actions = crate::ACTIONS.join(", "))]
     BadAction(String),
+    /// The data subject report was asked of an id the trail holds no contact for.
+    #[error("the audit trail holds no contact {0}")]
+    UnknownContact(uuid::Uuid),
     /// `from` is after `to`.
     #[error("the time range ends before it starts")]
     BadRange,
@@ -34,6 +37,7 @@ impl AuditError {
             AuditError::BadCursor
             | AuditError::BadLimit(_)
             | AuditError::UnknownCollection(_)
+            | AuditError::UnknownContact(_)
             | AuditError::BadAction(_)
             | AuditError::BadRange => false,
         }

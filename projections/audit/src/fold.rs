@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::collection::{collection_of, known_stream, stream_type_of};
 use crate::decode::{Item, Meta};
-use crate::diff::{diff, subjects};
+use crate::diff::{diff, redact, subjects};
 use crate::state;
 
 /// A record: its stream type and id.
@@ -38,7 +38,7 @@ pub(crate) struct StateRow {
     pub position: u64,
     /// The redacted JSON of the domain's state.
     pub body: Value,
-    /// The record's id, then the contacts and companies it links to now.
+    /// The record's id, then the contacts, companies and deals it links to now.
     pub links: Vec<Uuid>,
     /// Changed by this batch: to be written back.
     pub dirty: bool,
@@ -157,7 +157,13 @@ fn change(
     let after = state::evolve(before, event)
         .map_err(|reason| refuse(format!("{stream_type}/{id}: {reason}")))?;
     let old = before.unwrap_or(&Value::Null);
-    let changes = serde_json::to_value(diff(old, &after))?;
+    let mut changes = diff(old, &after);
+    if changes.is_empty() {
+        // An event that changes no field of the record (a tracked link click) still recorded
+        // something about it: its own fields, as new values.
+        changes = diff(&Value::Null, &redact(event.to_payload()));
+    }
+    let changes = serde_json::to_value(changes)?;
     let entry = EntryRow {
         subjects: subjects(id, &[old, &after]),
         changes,

@@ -65,8 +65,8 @@ pub struct AuditPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubjectReport {
     pub contact_id: Uuid,
-    /// The contact as it is now; `None` when the audit trail knows no such contact.
-    pub contact: Option<Value>,
+    /// The contact as it is now.
+    pub contact: Value,
     /// Changes and accesses of the contact and of every record linked to it (its activities,
     /// tasks, cases, deals, leads), newest first.
     pub entries: Vec<AuditEntry>,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::collection::{CONTACT_STREAM, CONTACTS, USERS, collections, qualified};
+use crate::collection::{CONTACT_STREAM, CONTACTS, DEAL_STREAM, USERS, collections, qualified};
 use crate::diff::FieldChange;
 use crate::filter::{Parameter, Parameters, conditions};
 use crate::page::{EntryKey, encode_cursor};
@@ -61,7 +61,8 @@ impl AuditQueries {
         let page = self
             .page(schema, &condition, filter, page, parameters)
             .await?;
-        Ok(Withheld::new(page, vec![record_ref(collection, id)]))
+        let disclosed = disclosed(record_ref(collection, id), &page.entries);
+        Ok(Withheld::new(page, disclosed))
     }
 
     /// Everything the user `user_id` read or changed, newest first.
@@ -77,7 +78,8 @@ impl AuditQueries {
         let page = self
             .page(schema, &condition, filter, page, parameters)
             .await?;
-        Ok(Withheld::new(page, vec![record_ref(USERS, user_id)]))
+        let disclosed = disclosed(record_ref(USERS, user_id), &page.entries);
+        Ok(Withheld::new(page, disclosed))
     }
 
     /// The data subject report of the contact `contact_id`: the contact as it is now, and the
@@ -90,17 +92,26 @@ impl AuditQueries {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Withheld<SubjectReport>, AuditError> {
+        // Any other record's id would gather everyone linked to it (a company's contacts).
+        let contact = self
+            .state(schema, CONTACT_STREAM, contact_id)
+            .await?
+            .ok_or(AuditError::UnknownContact(contact_id))?;
         let mut parameters = Parameters::default();
         let subject = parameters.bind(Parameter::Id(contact_id));
         let entries = qualified(schema, "entries");
         let states = qualified(schema, "states");
+        // The contact's entries and those of records linked to it, then or now, and of
+        // records linked to its deals (an activity logged on a deal only).
         let condition = format!(
             "(e.position, e.ordinal) IN ( \
                  SELECT position, ordinal FROM {entries} WHERE subjects @> ARRAY[{subject}::uuid] \
                  UNION \
                  SELECT x.position, x.ordinal FROM {states} s \
                  JOIN {entries} x ON x.collection = s.collection AND x.record_id = s.id \
-                 WHERE s.links @> ARRAY[{subject}::uuid])"
+                 WHERE s.links @> ARRAY[{subject}::uuid] OR s.links && ARRAY( \
+                     SELECT d.id FROM {states} d \
+                     WHERE d.stream_type = '{DEAL_STREAM}' AND d.links @> ARRAY[{subject}::uuid]))"
         );
         let AuditPage {
             entries,
@@ -108,17 +119,14 @@ impl AuditQueries {
         } = self
             .page(schema, &condition, filter, page, parameters)
             .await?;
-        let contact = self.state(schema, CONTACT_STREAM, contact_id).await?;
+        let disclosed = disclosed(record_ref(CONTACTS, contact_id), &entries);
         let report = SubjectReport {
             contact_id,
             contact,
             entries,
             next_cursor,
         };
-        Ok(Withheld::new(
-            report,
-            vec![record_ref(CONTACTS, contact_id)],
-        ))
+        Ok(Withheld::new(report, disclosed))
     }
 
     /// The page of entries that `condition` (on `e`), `filter` and `page` select.
@@ -181,6 +189,18 @@ impl AuditQueries {
         let row = client.query_opt(&statement, &[&stream_type, &id]).await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
+}
+
+/// The records an answer shows: the one asked about, and each record its entries are about (a
+/// change entry carries that record's old and new values).
+fn disclosed(asked: RecordRef, entries: &[AuditEntry]) -> Vec<RecordRef> {
+    let mut records = vec![asked];
+    for record in entries.iter().filter_map(|entry| entry.record.as_ref()) {
+        if !records.contains(record) {
+            records.push(record.clone());
+        }
+    }
+    records
 }
 
 fn record_ref(collection: &str, id: Uuid) -> RecordRef {

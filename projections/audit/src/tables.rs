@@ -61,7 +61,7 @@ CREATE TABLE {states} (
     position     bigint      NOT NULL CHECK (position > 0),
     -- The domain's state as JSON, token fields redacted.
     body         json        NOT NULL,
-    -- The record's id, then the contacts and companies it links to now.
+    -- The record's id, then the contacts, companies and deals it links to now.
     links        uuid[]      NOT NULL,
     PRIMARY KEY (stream_type, id)
 ) WITH (fillfactor = 80);

@@ -65,6 +65,7 @@ impl From<AuditError> for ApiError {
             AuditError::BadCursor => ApiError::invalid("cursor", error.to_string()),
             AuditError::BadLimit(_) => ApiError::invalid("limit", error.to_string()),
             AuditError::UnknownCollection(_) => ApiError::NotFound("collection"),
+            AuditError::UnknownContact(_) => ApiError::NotFound("contact"),
             AuditError::BadAction(_) => ApiError::invalid("action", error.to_string()),
             AuditError::BadRange => ApiError::invalid("to", error.to_string()),
             AuditError::Database { .. } => ApiError::Unavailable(error.to_string()),
@@ -91,11 +92,12 @@ impl Trail {
         asked: RecordRef,
     ) -> Result<Trail, ApiError> {
         let Accessor { caller, access } = accessor.doing(AccessAction::Audit);
+        // Refused before the query is read: a refusal is logged whatever the query says.
+        api.authorize_any(&caller, &access, Resource::Audit, Action::Read, vec![asked])
+            .await?;
         let Query(query) =
             query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
         let (filter, page, wanted) = query.parts();
-        api.authorize_any(&caller, &access, Resource::Audit, Action::Read, vec![asked])
-            .await?;
         let wanted = MinPosition(min_position.0.or(wanted));
         let schema = super::reads::schema_of(api, READ_MODEL, wanted).await?;
         Ok(Trail {
