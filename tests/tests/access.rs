@@ -719,3 +719,39 @@ async fn an_activity_stays_its_creators_to_read_and_to_change_when_its_contact_m
     system.post(&token, &complete, json!({})).await.expect(200);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_sales_user_may_not_reopen_even_their_own_deal_and_the_refusal_is_logged() {
+    let system = TestSystem::start().await;
+    let pipeline = one_stage_pipeline(&system).await;
+    let (me, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
+    let deal = system
+        .post(
+            &token,
+            "/v1/deals",
+            json!({"title": "Own deal", "pipeline_id": pipeline, "stage": "new", "owner_id": me,
+                   "amount": {"amount_minor": 1000, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .post(&token, &format!("/v1/deals/{deal}/won"), json!({}))
+        .await
+        .expect(200);
+    let before = access_events(&system).await.len();
+    system
+        .post(&token, &format!("/v1/deals/{deal}/reopen"), json!({}))
+        .await
+        .expect(403);
+    let logged = access_events(&system).await;
+    let (_, refusal) = logged[before..]
+        .iter()
+        .find(|(_, payload)| payload["outcome"] == "denied")
+        .expect("the refusal is logged");
+    assert_eq!(
+        refusal["records"],
+        json!([{"collection": "deals", "id": deal}])
+    );
+    system.stop().await;
+}

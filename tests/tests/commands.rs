@@ -126,6 +126,12 @@ async fn bad_input_is_refused_naming_the_field_and_writes_nothing() {
         ),
         (
             "/v1/contacts",
+            json!({"first_name": "Ada", "last_name": "L", "email": "ada@example.org",
+                   "emails": ["ada@example.org"]}),
+            "email",
+        ),
+        (
+            "/v1/contacts",
             json!({"first_name": "Ada", "last_name": "L", "company_id": Uuid::now_v7()}),
             "company_id",
         ),
@@ -665,10 +671,18 @@ async fn remove_stage(
 async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
     let system = TestSystem::start().await;
     let pipeline = pipeline(&system).await;
-    let deal = open_deal_in(&system, pipeline, "proposal")
+    open_deal_in(&system, pipeline, "proposal")
         .await
         .expect(201);
-    let position = deal.position().to_string();
+    let closed = open_deal_in(&system, pipeline, "negotiation")
+        .await
+        .expect(201)
+        .id();
+    let won = system
+        .post(&system.admin, &format!("/v1/deals/{closed}/won"), json!({}))
+        .await
+        .expect(200);
+    let position = won.position().to_string();
     let headers = [("x-crm-min-position", position.as_str())];
     remove_stage(&system, pipeline, "proposal", &headers)
         .await
@@ -676,9 +690,27 @@ async fn a_stage_with_open_deals_cannot_be_removed_and_an_empty_one_can() {
     remove_stage(&system, pipeline, "negotiation", &headers)
         .await
         .expect(200);
+    // The won deal closed in the removed stage: it cannot be reopened into it.
+    let reopen = system
+        .post(
+            &system.admin,
+            &format!("/v1/deals/{closed}/reopen"),
+            json!({}),
+        )
+        .await
+        .expect(409);
+    assert!(
+        reopen.body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("negotiation")),
+        "{reopen:?}"
+    );
+    remove_stage(&system, pipeline, "negotiation", &headers)
+        .await
+        .expect(404);
     remove_stage(&system, pipeline, "Not A Key", &headers)
         .await
-        .expect(422);
+        .expect(404);
     system.stop().await;
 }
 
@@ -979,4 +1011,135 @@ async fn a_stage_removed_while_deals_move_into_it_never_ends_up_holding_one() {
         }
     }
     started.stop().await;
+}
+
+#[tokio::test]
+async fn stages_tasks_companies_and_users_change_as_their_lifecycles_allow() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+
+    // A pipeline renamed; a stage renamed and reweighted; a stage it lacks is not found.
+    let pipeline = pipeline(&system).await;
+    let renamed = system
+        .patch(
+            &admin,
+            &format!("/v1/pipelines/{pipeline}"),
+            json!({"name": "Renewals"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(renamed.body["version"], 2);
+    let stage = format!("/v1/pipelines/{pipeline}/stages/proposal");
+    let reweighted = system
+        .patch(&admin, &stage, json!({"name": "Offer", "probability": 60}))
+        .await
+        .expect(200);
+    assert_eq!(reweighted.body["version"], 4, "renamed, then reweighted");
+    let bad = system
+        .patch(&admin, &stage, json!({"probability": 101}))
+        .await
+        .expect(422);
+    assert_eq!(bad.invalid_field(), "probability");
+    system
+        .patch(
+            &admin,
+            &format!("/v1/pipelines/{pipeline}/stages/closing"),
+            json!({"name": "Closing"}),
+        )
+        .await
+        .expect(404);
+    let read = system
+        .send(
+            Method::GET,
+            Some(&admin),
+            &format!("/v1/pipelines/{pipeline}"),
+            &[("x-crm-min-position", &reweighted.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["name"], "Renewals");
+    assert_eq!(read.body["stages"][1]["name"], "Offer");
+    assert_eq!(read.body["stages"][1]["probability"], 60);
+
+    // A task reassigned and rescheduled while pending, not once completed.
+    let (first, _) = system.user("first", "sales", Some("north")).await;
+    let (second, _) = system.user("second", "sales", Some("north")).await;
+    let task = system
+        .post(
+            &admin,
+            "/v1/tasks",
+            json!({"title": "Call back", "due_at": "2026-02-01T09:00:00Z", "assignee_id": first}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let path = format!("/v1/tasks/{task}");
+    let changed = system
+        .patch(
+            &admin,
+            &path,
+            json!({"assignee_id": second, "due_at": "2026-02-03T09:00:00Z"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed.body["version"], 3);
+    let nobody = system
+        .patch(&admin, &path, json!({"assignee_id": Uuid::now_v7()}))
+        .await
+        .expect(422);
+    assert_eq!(nobody.invalid_field(), "assignee_id");
+    system
+        .post(&admin, &format!("{path}/complete"), json!({}))
+        .await
+        .expect(200);
+    system
+        .patch(&admin, &path, json!({"assignee_id": first}))
+        .await
+        .expect(409);
+
+    // An archived company takes no further change.
+    let company = system
+        .post(&admin, "/v1/companies", json!({"name": "Old Co"}))
+        .await
+        .expect(201)
+        .id();
+    let archive = format!("/v1/companies/{company}/archive");
+    system.post(&admin, &archive, json!({})).await.expect(200);
+    system
+        .patch(
+            &admin,
+            &format!("/v1/companies/{company}"),
+            json!({"name": "New Co"}),
+        )
+        .await
+        .expect(409);
+    system.post(&admin, &archive, json!({})).await.expect(409);
+
+    // A deactivated user's token stops working at once; no admin deactivates themselves.
+    let (leaver, token) = system.user("leaver", "sales", Some("north")).await;
+    system.get(&token, "/v1/contacts").await.expect(200);
+    system
+        .post(&admin, &format!("/v1/users/{leaver}/deactivate"), json!({}))
+        .await
+        .expect(200);
+    system.get(&token, "/v1/contacts").await.expect(401);
+    system
+        .post(&admin, &format!("/v1/users/{leaver}/deactivate"), json!({}))
+        .await
+        .expect(409);
+    system
+        .post(&token, &format!("/v1/users/{first}/deactivate"), json!({}))
+        .await
+        .expect(401);
+    let (_, manager) = system.user("boss", "manager", Some("north")).await;
+    system
+        .post(
+            &manager,
+            &format!("/v1/users/{first}/deactivate"),
+            json!({}),
+        )
+        .await
+        .expect(403);
+    system.stop().await;
 }

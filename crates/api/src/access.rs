@@ -144,7 +144,12 @@ impl ApiState {
     }
 
     /// Logs a refused attempt; the error to answer with (503 if even that cannot be logged).
-    async fn refuse(&self, access: &Access, records: Vec<RecordRef>, reason: String) -> ApiError {
+    pub(crate) async fn refuse(
+        &self,
+        access: &Access,
+        records: Vec<RecordRef>,
+        reason: String,
+    ) -> ApiError {
         match self.access_log.denied(access, records, &reason).await {
             Ok(_) => ApiError::Forbidden(reason),
             Err(error) => error.into(),

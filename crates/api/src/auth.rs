@@ -75,6 +75,7 @@ pub fn caller_cache() -> CallerCache {
     moka::future::Cache::builder()
         .max_capacity(CACHED_CALLERS)
         .time_to_live(CALLER_TTL)
+        .support_invalidation_closures()
         .build()
 }
 

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::access::AccessAction;
-use domain::{Aggregate, Context, DomainEvent};
+use domain::{Aggregate, Context, DomainError, DomainEvent};
 use eventstore::{
     AppendRequest, Appended, ExpectedVersion, Idempotency, Metadata, NewEvent, NoneSince,
     StoreError, StreamAppend, StreamRef,
@@ -498,7 +498,18 @@ pub async fn execute_reading<A: Guarded>(
         let mut state = loaded.state.clone();
         let mut events = Vec::new();
         for command in commands(&loaded)? {
-            let decided = A::decide(&state, command, &context)?;
+            let decided = match A::decide(&state, command, &context) {
+                Ok(decided) => decided,
+                // A rule of the domain on who may (a reopen): refused and logged as any 403.
+                Err(DomainError::Forbidden(reason)) => {
+                    let record = domain::access::RecordRef {
+                        collection: A::RESOURCE.as_str().to_owned(),
+                        id,
+                    };
+                    return Err(api.refuse(&request.access, vec![record], reason).await);
+                }
+                Err(refused) => return Err(refused.into()),
+            };
             state = decided.iter().fold(state, A::evolve);
             events.extend(decided);
         }

@@ -42,9 +42,9 @@ use crate::v1::contacts::{ChangeContact, CreateContact, RecordLinkClick};
 use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
 use crate::v1::history::{EventsPage, History};
 use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
-use crate::v1::pipelines::{AddStage, CreatePipeline, ReorderStages};
+use crate::v1::pipelines::{AddStage, ChangePipeline, ChangeStage, CreatePipeline, ReorderStages};
 use crate::v1::touchpoints::{
-    ChangeCaseStatus, CompleteActivity, CreateTask, OpenCase, RecordActivity,
+    ChangeCaseStatus, ChangeTask, CompleteActivity, CreateTask, OpenCase, RecordActivity,
 };
 use crate::v1::users::{CreateUser, CreatedUser};
 
@@ -425,6 +425,17 @@ const ROUTES: &[Route] = &[
         answer: committed(200),
         errors: CHANGE_ERRORS,
     },
+    Route {
+        method: Method::Post,
+        path: "/v1/companies/{id}/archive",
+        operation_id: "archiveCompany",
+        summary: "Archive a company: it stays readable and takes no further change (409)",
+        tag: Tag::Companies,
+        kind: Kind::Change,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_ERRORS,
+    },
     // contacts
     Route {
         method: Method::Post,
@@ -575,6 +586,17 @@ const ROUTES: &[Route] = &[
         errors: READ_ERRORS,
     },
     Route {
+        method: Method::Patch,
+        path: "/v1/pipelines/{id}",
+        operation_id: "changePipeline",
+        summary: "Rename a pipeline (admin, manager)",
+        tag: Tag::Pipelines,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangePipeline>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
         method: Method::Post,
         path: "/v1/pipelines/{id}/stages",
         operation_id: "addPipelineStage",
@@ -593,6 +615,17 @@ const ROUTES: &[Route] = &[
         tag: Tag::Pipelines,
         kind: Kind::Change,
         body: Body::Required(schema_of::<ReorderStages>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/pipelines/{id}/stages/{key}",
+        operation_id: "changePipelineStage",
+        summary: "Rename a stage or change its win probability (admin, manager)",
+        tag: Tag::Pipelines,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeStage>()),
         answer: committed(200),
         errors: CHANGE_ERRORS,
     },
@@ -776,6 +809,17 @@ const ROUTES: &[Route] = &[
         errors: READ_ERRORS,
     },
     Route {
+        method: Method::Patch,
+        path: "/v1/tasks/{id}",
+        operation_id: "changeTask",
+        summary: "Reassign a pending task or change when it is due",
+        tag: Tag::Tasks,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeTask>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
         method: Method::Post,
         path: "/v1/tasks/{id}/complete",
         operation_id: "completeTask",
@@ -845,6 +889,17 @@ const ROUTES: &[Route] = &[
             body: schema_of::<CreatedUser>(),
         },
         errors: CREATE_UNIQUE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/users/{id}/deactivate",
+        operation_id: "deactivateUser",
+        summary: "Deactivate a user (admin): every token stops working; not oneself (409)",
+        tag: Tag::Users,
+        kind: Kind::Change,
+        body: Body::None,
+        answer: committed(200),
+        errors: ACTION_ERRORS,
     },
     // audit
     Route {

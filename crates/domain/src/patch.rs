@@ -17,6 +17,13 @@ pub enum Patch<T> {
     Set(T),
 }
 
+impl<T> Patch<T> {
+    /// True unless the field was left out.
+    pub fn is_given(&self) -> bool {
+        !matches!(self, Patch::Keep)
+    }
+}
+
 impl<T: Clone> Patch<T> {
     /// The field's value after the patch.
     pub fn apply(&self, current: &Option<T>) -> Option<T> {

@@ -762,7 +762,7 @@ async fn run_workload(world: &World, steps: &[Step]) -> u64 {
             }
             Step::Reopen { .. } if !*is_open => {
                 *is_open = true;
-                domain::deal::Command::Reopen
+                reopen(pipeline_id)
             }
             Step::Amount { amount, .. } if *is_open => domain::deal::Command::ChangeAmount {
                 amount: money(*amount, currency),

@@ -489,6 +489,7 @@ struct Cast {
     companies: [Uuid; 2],
     contacts: [Uuid; 3],
     deals: [Uuid; 2],
+    pipeline: Uuid,
     won: [bool; 2],
     scheduled: Vec<Uuid>,
     cases: Vec<(Uuid, CaseStatus)>,
@@ -533,6 +534,7 @@ async fn cast(world: &World) -> (Cast, u64) {
         companies,
         contacts,
         deals,
+        pipeline,
         won: [false; 2],
         scheduled: Vec::new(),
         cases: Vec::new(),
@@ -656,7 +658,7 @@ impl Cast {
                 self.won[*deal] = false;
                 Some(
                     world
-                        .execute::<Deal>(self.deals[*deal], domain::deal::Command::Reopen)
+                        .execute::<Deal>(self.deals[*deal], reopen(self.pipeline))
                         .await,
                 )
             }

@@ -101,3 +101,14 @@ pub async fn change(
     })
     .await
 }
+
+/// Archives a company: it stays readable and in its history, and takes no further change.
+pub async fn archive(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Companies).await?;
+    let request = meta.request(&[]);
+    execute::<Company>(&api, &request, id, false, |_| Ok(Command::Archive)).await
+}

@@ -80,6 +80,8 @@ pub async fn create(
     if let Some(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
+    either_or("email", body.email.is_some(), !body.emails.is_empty())?;
+    either_or("phone", body.phone.is_some(), !body.phones.is_empty())?;
     let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();
     let new = NewContact {
@@ -114,6 +116,8 @@ pub async fn change(
     if let Patch::Set(owner) = body.owner_id {
         ensure_user(&api, owner, "owner_id").await?;
     }
+    either_or("email", body.email.is_given(), body.emails.is_given())?;
+    either_or("phone", body.phone.is_given(), body.phones.is_given())?;
     let changes = ContactChanges {
         first_name: body.first_name.0,
         last_name: body.last_name.0,
@@ -160,6 +164,18 @@ pub async fn record_link_click(
         })
     })
     .await
+}
+
+/// Refuses a body that gives both a field's single form (`email`) and its list (`emails`): one
+/// of them would be dropped.
+fn either_or(single: &str, single_given: bool, list_given: bool) -> Result<(), ApiError> {
+    if single_given && list_given {
+        return Err(ApiError::invalid(
+            single,
+            format!("give {single} or {single}s, not both"),
+        ));
+    }
+    Ok(())
 }
 
 fn list_change<T>(single: Patch<T>, list: Patch<Vec<T>>) -> Option<Vec<T>> {

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::{ensure_linked, ensure_user, owner_and_team};
 use crate::command::{
-    CommandMeta, Committed, Loaded, Reading, execute, execute_all, execute_reading, load,
-    with_fresh_reads,
+    CommandMeta, CommandRequest, Committed, Loaded, Reading, execute, execute_all, execute_reading,
+    load, with_fresh_reads,
 };
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
@@ -156,12 +156,12 @@ pub async fn change(
         if let Some(amount) = body.amount.0 {
             commands.push(Command::ChangeAmount { amount });
         }
-        if !matches!(body.expected_close_on, Patch::Keep) {
+        if body.expected_close_on.is_given() {
             commands.push(Command::ChangeExpectedClose {
                 expected_close_on: body.expected_close_on.apply(&current.expected_close_on),
             });
         }
-        if body.owner_id.0.is_some() || !matches!(body.team, Patch::Keep) {
+        if body.owner_id.0.is_some() || body.team.is_given() {
             commands.push(Command::Reassign {
                 owner_id: body.owner_id.0.unwrap_or(current.owner_id),
                 team: body.team.apply(&current.team),
@@ -180,7 +180,22 @@ pub async fn move_stage(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
-    let deal = load::<Deal>(&api, id).await?;
+    execute_on_stages(&api, &request, id, |pipeline| Command::ChangeStage {
+        stage: body.stage.clone(),
+        pipeline,
+    })
+    .await
+}
+
+/// Decides `command` on deal `id` with its pipeline's stages as the store holds them now, and
+/// appends it held to the pipeline staying unchanged until then.
+async fn execute_on_stages(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    command: impl Fn(PipelineStages) -> Command,
+) -> Result<Committed, ApiError> {
+    let deal = load::<Deal>(api, id).await?;
     let pipeline_id = deal
         .state
         .as_ref()
@@ -189,21 +204,16 @@ pub async fn move_stage(
     // The first attempt decides on the deal just loaded; a later one reads it again.
     let first = std::sync::Mutex::new(Some(deal));
     with_fresh_reads(|| async {
-        let (pipeline, unchanged) = stages_of(&api, pipeline_id, "pipeline_id").await?;
+        let (pipeline, unchanged) = stages_of(api, pipeline_id, "pipeline_id").await?;
         let seeded = first.lock().ok().and_then(|mut first| first.take());
         execute_reading::<Deal>(
-            &api,
-            &request,
+            api,
+            request,
             id,
             false,
             seeded,
             &Reading::of(unchanged),
-            |_| {
-                Ok(vec![Command::ChangeStage {
-                    stage: body.stage.clone(),
-                    pipeline: pipeline.clone(),
-                }])
-            },
+            |_| Ok(vec![command(pipeline.clone())]),
         )
         .await
     })
@@ -244,6 +254,7 @@ pub async fn lost(
     .await
 }
 
+/// Reopens a closed deal in the stage it closed in, held to its pipeline still having it.
 pub async fn reopen(
     State(api): State<ApiState>,
     meta: CommandMeta,
@@ -251,5 +262,5 @@ pub async fn reopen(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&[]);
-    execute::<Deal>(&api, &request, id, false, |_| Ok(Command::Reopen)).await
+    execute_on_stages(&api, &request, id, |pipeline| Command::Reopen { pipeline }).await
 }

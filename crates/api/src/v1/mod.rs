@@ -18,7 +18,7 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch, post};
 use domain::Aggregate;
 use domain::user::User;
 use domain::values::Team;
@@ -65,6 +65,7 @@ pub fn routes(api: ApiState) -> Router {
             "/v1/companies/{id}",
             patch(companies::change).get(reads::get_record),
         )
+        .route("/v1/companies/{id}/archive", post(companies::archive))
         .route(
             "/v1/contacts",
             post(contacts::create).get(reads::list_records),
@@ -82,7 +83,10 @@ pub fn routes(api: ApiState) -> Router {
             "/v1/pipelines",
             post(pipelines::create).get(reads::list_records),
         )
-        .route("/v1/pipelines/{id}", get(reads::get_record))
+        .route(
+            "/v1/pipelines/{id}",
+            patch(pipelines::change).get(reads::get_record),
+        )
         .route("/v1/pipelines/{id}/stages", post(pipelines::add_stage))
         .route(
             "/v1/pipelines/{id}/stages/order",
@@ -90,7 +94,7 @@ pub fn routes(api: ApiState) -> Router {
         )
         .route(
             "/v1/pipelines/{id}/stages/{key}",
-            delete(pipelines::remove_stage),
+            patch(pipelines::change_stage).delete(pipelines::remove_stage),
         )
         .route("/v1/deals", post(deals::open).get(reads::list_records))
         .route(
@@ -114,7 +118,10 @@ pub fn routes(api: ApiState) -> Router {
             "/v1/tasks",
             post(touchpoints::create_task).get(reads::list_records),
         )
-        .route("/v1/tasks/{id}", get(reads::get_record))
+        .route(
+            "/v1/tasks/{id}",
+            patch(touchpoints::change_task).get(reads::get_record),
+        )
         .route("/v1/tasks/{id}/complete", post(touchpoints::complete_task))
         .route(
             "/v1/cases",
@@ -147,6 +154,7 @@ pub fn routes(api: ApiState) -> Router {
         .route("/v1/scores/companies", get(scores::ranked_scores))
         .route("/v1/scores/companies/{id}", get(scores::customer_score))
         .route("/v1/users", post(users::create))
+        .route("/v1/users/{id}/deactivate", post(users::deactivate))
         .route(
             "/v1/audit/records/{collection}/{id}",
             get(audit::record_trail),

@@ -1,17 +1,20 @@
 //! `/v1/pipelines`: the business defines its own sales process.
 
 use axum::extract::State;
-use domain::Aggregate;
 use domain::deal::Deal;
 use domain::pipeline::{Command, NewPipeline, Pipeline, Stage};
 use domain::values::{Name, Probability, StageKey};
+use domain::{Aggregate, Replace};
 use eventstore::{EventMatch, NoneSince};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::command::{CommandMeta, Committed, Reading, execute, execute_reading, with_fresh_reads};
+use crate::command::{
+    CommandMeta, Committed, Loaded, Reading, execute, execute_all, execute_reading,
+    with_fresh_reads,
+};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, MinPosition, Path};
 use crate::state::ApiState;
@@ -41,6 +44,25 @@ pub struct ReorderStages {
     pub keys: Vec<StageKey>,
 }
 
+/// Named fields change; absent ones stay.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePipeline {
+    #[serde(default)]
+    pub name: Replace<Name>,
+}
+
+/// Named fields of one stage change; absent ones stay. A new probability weighs the deals that
+/// enter the stage from then on.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStage {
+    #[serde(default)]
+    pub name: Replace<Name>,
+    #[serde(default)]
+    pub probability: Replace<Probability>,
+}
+
 pub async fn create(
     State(api): State<ApiState>,
     meta: CommandMeta,
@@ -58,6 +80,67 @@ pub async fn create(
         Ok(Command::Create(new.clone()))
     })
     .await
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<ChangePipeline>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Pipelines).await?;
+    let request = meta.request(&raw);
+    execute_all::<Pipeline>(&api, &request, id, false, |_| {
+        Ok(body
+            .name
+            .0
+            .iter()
+            .map(|name| Command::Rename { name: name.clone() })
+            .collect())
+    })
+    .await
+}
+
+pub async fn change_stage(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path((id, key)): Path<(Uuid, String)>,
+    JsonBody { value: body, raw }: JsonBody<ChangeStage>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Pipelines).await?;
+    let key = StageKey::parse(&key).map_err(|_| ApiError::NotFound("stage"))?;
+    let request = meta.request(&raw);
+    execute_all::<Pipeline>(&api, &request, id, false, |loaded| {
+        known_stage(loaded, &key)?;
+        let mut commands = Vec::new();
+        if let Some(name) = &body.name.0 {
+            commands.push(Command::RenameStage {
+                key: key.clone(),
+                name: name.clone(),
+            });
+        }
+        if let Some(probability) = body.probability.0 {
+            commands.push(Command::ChangeStageProbability {
+                key: key.clone(),
+                probability,
+            });
+        }
+        Ok(commands)
+    })
+    .await
+}
+
+/// A stage is a resource of the path: one the pipeline lacks is not found.
+fn known_stage(loaded: &Loaded<Pipeline>, key: &StageKey) -> Result<(), ApiError> {
+    let known = loaded
+        .state
+        .as_ref()
+        .is_some_and(|pipeline| pipeline.stages.iter().any(|stage| stage.key == *key));
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("stage"))
+    }
 }
 
 pub async fn add_stage(
@@ -108,7 +191,7 @@ pub async fn remove_stage(
     min_position: MinPosition,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Pipelines).await?;
-    let key = StageKey::parse(&key).map_err(|error| error.within("key"))?;
+    let key = StageKey::parse(&key).map_err(|_| ApiError::NotFound("stage"))?;
     let request = meta.request(&[]);
     with_fresh_reads(|| async {
         let head = api.reader.head().await?.position;
@@ -123,7 +206,8 @@ pub async fn remove_stage(
             none_since: Some(deals_entering(id, &key, head)),
             ..Reading::default()
         };
-        execute_reading::<Pipeline>(&api, &request, id, false, None, &reading, |_| {
+        execute_reading::<Pipeline>(&api, &request, id, false, None, &reading, |loaded| {
+            known_stage(loaded, &key)?;
             Ok(vec![Command::RemoveStage {
                 key: key.clone(),
                 stage_in_use: in_use,

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use domain::Replace;
 use domain::activity::{self, Activity, ActivityKind, Direction, NewActivity};
 use domain::case::{self, Case, CaseStatus, NewCase, Priority};
 use domain::company::Company;
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ensure_linked, ensure_user};
-use crate::command::{CommandMeta, Committed, execute};
+use crate::command::{CommandMeta, Committed, execute, execute_all};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;
@@ -162,6 +163,41 @@ pub async fn create_task(
     };
     execute::<Task>(&api, &request, id, true, |_| {
         Ok(task::Command::Create(new.clone()))
+    })
+    .await
+}
+
+/// A pending task's assignee or due time change; absent fields stay.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeTask {
+    #[serde(default)]
+    pub assignee_id: Replace<Uuid>,
+    #[serde(default)]
+    pub due_at: Replace<DateTime<Utc>>,
+}
+
+pub async fn change_task(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<ChangeTask>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Tasks).await?;
+    let request = meta.request(&raw);
+    if let Some(assignee) = body.assignee_id.0 {
+        ensure_user(&api, assignee, "assignee_id").await?;
+    }
+    execute_all::<Task>(&api, &request, id, false, |_| {
+        let reassign = body
+            .assignee_id
+            .0
+            .map(|assignee_id| task::Command::Reassign { assignee_id });
+        let reschedule = body
+            .due_at
+            .0
+            .map(|due_at| task::Command::Reschedule { due_at });
+        Ok(reassign.into_iter().chain(reschedule).collect())
     })
     .await
 }

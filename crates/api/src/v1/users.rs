@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use crate::auth::{Caller, issue_token};
 use crate::command::{
-    Attempt, CommandMeta, CommandRequest, Committed, new_events, retrying, with_position,
+    Attempt, CommandMeta, CommandRequest, Committed, execute, new_events, retrying, with_position,
 };
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -246,4 +246,31 @@ fn checked_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
                 .map_err(|error| ApiError::invalid(format!("scopes[{index}]"), error.to_string()))
         })
         .collect()
+}
+
+/// Deactivates a user (admin): every token stops working, and the user takes no more commands.
+/// An admin cannot deactivate themselves, so that some admin always remains.
+pub async fn deactivate(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, policy::Resource::Users).await?;
+    if id == meta.caller.user_id {
+        return Err(ApiError::Conflict {
+            detail: "a user cannot deactivate themselves".to_owned(),
+            current_version: None,
+        });
+    }
+    let request = meta.request(&[]);
+    let committed =
+        execute::<User>(&api, &request, id, false, |_| Ok(user::Command::Deactivate)).await?;
+    // At once in this process; other API processes within the cache's few seconds.
+    if let Err(error) = api
+        .callers
+        .invalidate_entries_if(move |_, caller| caller.user_id == id)
+    {
+        tracing::warn!(%error, "a deactivated user's tokens stay cached until they expire");
+    }
+    Ok(committed)
 }

@@ -76,8 +76,11 @@ pub enum Command {
     Lose {
         reason: Option<Text>,
     },
-    /// Opens a closed deal again; managers and admins only.
-    Reopen,
+    /// Opens a closed deal again, in the stage it closed in, which `pipeline` (the deal's, as
+    /// loaded now) must still have; managers and admins only.
+    Reopen {
+        pipeline: PipelineStages,
+    },
 }
 
 /// A deal to open, with the id the caller chose, in a stage of `pipeline`.
@@ -141,7 +144,7 @@ impl Aggregate for Deal {
                     closed_at: context.now,
                 })])
             }
-            Command::Reopen => reopen(state, context),
+            Command::Reopen { pipeline } => reopen(state, &pipeline, context),
         }
     }
 
@@ -269,7 +272,11 @@ fn change_amount(state: &Option<Deal>, amount: Money) -> Result<Vec<Event>, Doma
     ))
 }
 
-fn reopen(state: &Option<Deal>, context: &Context) -> Result<Vec<Event>, DomainError> {
+fn reopen(
+    state: &Option<Deal>,
+    pipeline: &PipelineStages,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
     let deal = existing(state)?;
     if !matches!(context.actor_role, Role::Manager | Role::Admin) {
         return Err(DomainError::Forbidden(
@@ -278,6 +285,19 @@ fn reopen(state: &Option<Deal>, context: &Context) -> Result<Vec<Event>, DomainE
     }
     if deal.status == DealStatus::Open {
         return Err(DomainError::Conflict("the deal is open".to_owned()));
+    }
+    if pipeline.pipeline_id != deal.pipeline_id {
+        return Err(DomainError::invalid(
+            "pipeline_id",
+            "the stages given are not those of the deal's pipeline",
+        ));
+    }
+    if pipeline.stage(&deal.stage).is_none() {
+        return Err(DomainError::Conflict(format!(
+            "the stage {} the deal closed in was removed from its pipeline; add it back to \
+             reopen the deal",
+            deal.stage.as_str()
+        )));
     }
     Ok(vec![Event::Reopened(Reopened {})])
 }

@@ -54,6 +54,12 @@ fn lost() -> Event {
     })
 }
 
+fn reopen() -> Command {
+    Command::Reopen {
+        pipeline: sales_pipeline(),
+    }
+}
+
 fn to_stage(stage: &str) -> Command {
     Command::ChangeStage {
         stage: key(stage),
@@ -134,7 +140,7 @@ fn commands_to_a_missing_deal_are_not_found() {
     for command in [
         to_stage("proposal"),
         Command::Win { reason: None },
-        Command::Reopen,
+        reopen(),
     ] {
         Deal::given([])
             .when(command)
@@ -302,7 +308,7 @@ fn a_manager_or_an_admin_reopens_a_closed_deal() {
     for role in [Role::Manager, Role::Admin] {
         let state = Deal::given([created(), won()])
             .by(role)
-            .when(Command::Reopen)
+            .when(reopen())
             .then([Event::Reopened(Reopened {})]);
         let deal = state.unwrap();
         assert_eq!(deal.status, DealStatus::Open);
@@ -319,7 +325,7 @@ fn no_other_role_reopens_a_deal() {
         }
         Deal::given([created(), lost()])
             .by(role)
-            .when(Command::Reopen)
+            .when(reopen())
             .then_error(DomainError::Forbidden(
                 "only a manager or an admin reopens a deal".to_owned(),
             ));
@@ -327,9 +333,21 @@ fn no_other_role_reopens_a_deal() {
 }
 
 #[test]
+fn a_deal_is_not_reopened_in_a_stage_removed_from_its_pipeline() {
+    let mut pipeline = sales_pipeline();
+    pipeline
+        .stages
+        .retain(|stage| stage.key != key("qualified"));
+    Deal::given([created(), won()])
+        .by(Role::Manager)
+        .when(Command::Reopen { pipeline })
+        .then_conflict("removed");
+}
+
+#[test]
 fn an_open_deal_is_not_reopened() {
     Deal::given([created()])
-        .when(Command::Reopen)
+        .when(reopen())
         .then_conflict("open");
 }
 
@@ -350,7 +368,7 @@ fn any_command() -> impl Strategy<Value = Command> {
         1 => Just(Command::Reassign { owner_id: id(101), team: None }),
         2 => reason.clone().prop_map(|reason| Command::Win { reason }),
         2 => reason.prop_map(|reason| Command::Lose { reason }),
-        2 => Just(Command::Reopen),
+        2 => Just(reopen()),
     ]
 }
 

@@ -84,6 +84,12 @@ pub fn win() -> deal::Command {
     deal::Command::Win { reason: None }
 }
 
+pub fn reopen(pipeline_id: Uuid) -> deal::Command {
+    deal::Command::Reopen {
+        pipeline: stages(pipeline_id),
+    }
+}
+
 pub fn lose() -> deal::Command {
     deal::Command::Lose { reason: None }
 }

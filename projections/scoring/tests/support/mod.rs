@@ -121,6 +121,12 @@ pub fn win() -> deal::Command {
     deal::Command::Win { reason: None }
 }
 
+pub fn reopen(pipeline_id: Uuid) -> deal::Command {
+    deal::Command::Reopen {
+        pipeline: stages(pipeline_id),
+    }
+}
+
 pub struct ActivitySpec {
     pub kind: ActivityKind,
     pub direction: Option<Direction>,
