@@ -153,8 +153,8 @@ impl Application {
             None
         };
         if roles.contains(&Role::Relay) {
-            let signer = eventstore::checkpoint::Signer::load_or_create(&settings.data.dir)?;
-            signer.register(&pool).await?;
+            let signer =
+                eventstore::checkpoint::Signer::for_store(&settings.data.dir, &pool).await?;
             let relay = eventlog::Relay::new(
                 settings.database.clone(),
                 pool.clone(),

@@ -443,3 +443,41 @@ async fn http_post_with_token(port: u16, path: &str, token: &str) -> std::io::Re
     socket.read_to_string(&mut response).await?;
     Ok(response)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_without_the_stores_signing_key_refuses_to_make_another() {
+    let system = System::new().await;
+    let mut relay = system.spawn(&["serve", "relay"]);
+    let owner = system.database.owner_client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let keys: i64 = owner
+            .query_one("SELECT count(*) FROM signing_keys", &[])
+            .await
+            .expect("the keys read")
+            .get(0);
+        if keys > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the relay registers its key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill(&mut relay);
+
+    let elsewhere = tempfile::tempdir().expect("another data folder");
+    let refused = system
+        .crm(&["serve", "relay"])
+        .env("CRM_DATA_DIR", elsewhere.path())
+        .output()
+        .expect("crm runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let message = text(&refused.stderr);
+    assert!(
+        message.contains("checkpoint-signing.key") && message.contains("CRM_DATA_DIR"),
+        "{message}"
+    );
+    assert!(
+        !elsewhere.path().join("checkpoint-signing.key").exists(),
+        "no new key was made"
+    );
+}

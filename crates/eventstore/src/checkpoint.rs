@@ -146,6 +146,31 @@ impl Signer {
         Ok(signer)
     }
 
+    /// The installation's signer, registered in the store: the key in `data_dir`, or a new one
+    /// when neither the folder nor the store has any. A store whose tree heads another key signs
+    /// refuses a new one: its heads would no longer verify against one trusted key, so a lost or
+    /// misplaced data folder is an error to fix, not a key to replace silently.
+    pub async fn for_store(data_dir: &Path, pool: &Pool) -> Result<Signer, StoreError> {
+        let secret_path = data_dir.join(SECRET_KEY_FILE);
+        if !secret_path.exists() {
+            let mut known: Vec<String> = public_keys(pool).await?.into_keys().collect();
+            if !known.is_empty() {
+                known.sort();
+                return Err(StoreError::SigningKey {
+                    path: secret_path.display().to_string(),
+                    message: format!(
+                        "is missing, but this store's tree heads are signed by key {}: restore the \
+                         file from a backup, or set CRM_DATA_DIR to the folder that holds it",
+                        known.join(", ")
+                    ),
+                });
+            }
+        }
+        let signer = Signer::load_or_create(data_dir)?;
+        signer.register(pool).await?;
+        Ok(signer)
+    }
+
     /// A signer with the given secret key (tests, and keys kept elsewhere than the data folder).
     pub fn from_secret(secret: [u8; 32]) -> Signer {
         let key = SigningKey::from_bytes(&secret);

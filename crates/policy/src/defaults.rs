@@ -91,7 +91,8 @@ pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
         &[(History, READ_ALL), (Reports, READ_ALL), (Events, READ_ALL)],
     ),
     (Role::Auditor, &[(Events, READ_ALL), (Audit, READ_ALL)]),
-    // A service token is then capped by its scopes: it reaches exactly what they name.
+    // A service token is then capped by its scopes: it reaches exactly what they name. The
+    // audit trail is for auditors and admins only, whatever a token's scopes say.
     (
         Role::Service,
         &[
@@ -106,7 +107,6 @@ pub(crate) const DEFAULTS: &[(Role, &[(Resource, Grant)])] = &[
             (History, READ_ALL),
             (Reports, READ_ALL),
             (Events, READ_ALL),
-            (Audit, READ_ALL),
         ],
     ),
 ];

@@ -412,6 +412,12 @@ mod tests {
                 Action::Read,
                 "the service role may not read users",
             ),
+            (
+                principal(Role::Service, None, &["*:read", "audit:read"]),
+                Resource::Audit,
+                Action::Read,
+                "the service role may not read the audit trail",
+            ),
         ];
         for (caller, resource, action, expected) in cases {
             let decision = policy.decide(&caller, resource, action, &of_team("paris"));
@@ -438,7 +444,7 @@ mod tests {
 
         let reader = principal(Role::Service, None, &["*:read"]);
         for resource in Resource::ALL {
-            let expected = if resource == Resource::Users {
+            let expected = if matches!(resource, Resource::Users | Resource::Audit) {
                 Reach::None
             } else {
                 Reach::All
