@@ -466,6 +466,24 @@ async fn the_subject_report_holds_what_reaches_her_through_her_deals_and_nothing
             .any(|change| change["new"] == "https://example.org/offer"),
         "what she clicked: {click}"
     );
+    // Without a position the trail answers as of the request, holding what just committed.
+    let retitled = system
+        .patch(
+            &admin,
+            &format!("/v1/contacts/{contact}"),
+            json!({"title": "Countess"}),
+        )
+        .await
+        .expect(200);
+    let now = system
+        .get(&auditor, &format!("/v1/audit/records/contacts/{contact}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        entries(&now)[0]["position"],
+        json!(retitled.position()),
+        "the change made just before"
+    );
     // A company's id is no data subject: it would gather everyone linked to the company.
     get_at(
         &system,

@@ -2,7 +2,8 @@
 //! (with field-level old and new values), everything one user read or changed, and the data
 //! subject report of a contact (GDPR right of access); and the checks of the log itself: the
 //! whole chain and tree verified, the latest signed tree head, inclusion and consistency
-//! proofs. Every call is logged as an access (action `audit`) before it is answered.
+//! proofs. Every call is logged as an access (action `audit`) before it is answered. A trail
+//! answers as of the request: it holds everything committed before it, or is a 504.
 
 use audit::{AuditError, AuditFilter, PageRequest};
 use axum::Json;
@@ -98,8 +99,14 @@ impl Trail {
         let Query(query) =
             query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
         let (filter, page, wanted) = query.parts();
-        let wanted = MinPosition(min_position.0.or(wanted));
-        let schema = super::reads::schema_of(api, READ_MODEL, wanted).await?;
+        // As of this request by default: the trail waits (bounded) for everything committed
+        // before it, so a lagging read model answers 504, never a silently shorter trail. A
+        // client that wants what it holds now asks for `min_position=0`.
+        let wanted = match min_position.0.or(wanted) {
+            Some(wanted) => wanted,
+            None => api.reader.head().await?.position,
+        };
+        let schema = super::reads::schema_of(api, READ_MODEL, MinPosition(Some(wanted))).await?;
         Ok(Trail {
             access,
             schema,
