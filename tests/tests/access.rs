@@ -755,3 +755,140 @@ async fn a_sales_user_may_not_reopen_even_their_own_deal_and_the_refusal_is_logg
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_timeline_leaves_out_what_the_caller_may_not_read_two_links_away() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let (berlin, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
+    let (paris, _) = system.user("paris-sales", "sales", Some("Paris")).await;
+    let company = system
+        .post(
+            &admin,
+            "/v1/companies",
+            json!({"name": "Shared GmbH", "owner_id": berlin}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let contact = system
+        .post(
+            &admin,
+            "/v1/contacts",
+            json!({"first_name": "Pierre", "last_name": "Durand", "company_id": company,
+                   "owner_id": paris, "team": "Paris"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let call = system
+        .post(
+            &admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "Paris pricing", "occurred_at": "2026-11-20T09:00:00Z",
+                   "contact_id": contact}),
+        )
+        .await
+        .expect(201);
+    system
+        .send(
+            Method::GET,
+            Some(&token),
+            &format!("/v1/activities/{}", call.id()),
+            &[("x-crm-min-position", &call.position().to_string())],
+            None,
+        )
+        .await
+        .expect(403);
+
+    let timeline = system
+        .send(
+            Method::GET,
+            Some(&token),
+            &format!("/v1/companies/{company}/timeline"),
+            &[("x-crm-min-position", &call.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    let shown: Vec<&str> = timeline.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|entry| entry["record"]["id"].as_str())
+        .collect();
+    assert!(
+        shown.contains(&contact.to_string().as_str()),
+        "her contact, one link away: {shown:?}"
+    );
+    assert!(
+        !shown.contains(&call.id().to_string().as_str()),
+        "not the Paris call two links away: {shown:?}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_handed_to_another_teams_user_moves_into_that_team() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let pipeline = one_stage_pipeline(&system).await;
+    let (anna, _) = system.user("anna", "sales", Some("Berlin")).await;
+    let (max, _) = system.user("max", "sales", Some("Munich")).await;
+    let deal = system
+        .post(
+            &admin,
+            "/v1/deals",
+            json!({"title": "Handover", "pipeline_id": pipeline, "stage": "new", "owner_id": anna,
+                   "amount": {"amount_minor": 1000, "currency": "EUR"}}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let company = system
+        .post(
+            &admin,
+            "/v1/companies",
+            json!({"name": "Handover AG", "owner_id": anna}),
+        )
+        .await
+        .expect(201)
+        .id();
+    system
+        .patch(
+            &admin,
+            &format!("/v1/deals/{deal}"),
+            json!({"owner_id": max}),
+        )
+        .await
+        .expect(200);
+    let moved = system
+        .patch(
+            &admin,
+            &format!("/v1/companies/{company}"),
+            json!({"owner_id": max}),
+        )
+        .await
+        .expect(200);
+    for path in [
+        format!("/v1/deals/{deal}"),
+        format!("/v1/companies/{company}"),
+    ] {
+        let read = system
+            .send(
+                Method::GET,
+                Some(&admin),
+                &path,
+                &[("x-crm-min-position", &moved.position().to_string())],
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(read.body["owner_id"], json!(max), "{path}");
+        assert_eq!(
+            read.body["team"], "Munich",
+            "{path}: the team follows its new owner"
+        );
+    }
+    system.stop().await;
+}

@@ -162,9 +162,19 @@ async fn reports_are_refused_to_roles_without_them_and_every_report_is_logged() 
         .await
         .expect(422);
     assert_eq!(bad.invalid_field(), "months");
+    for report in ["leaderboard", "sources"] {
+        let unfiltered = system
+            .get(
+                &analyst,
+                &format!("/v1/reports/{report}?pipeline_id={pipeline_id}"),
+            )
+            .await
+            .expect(422);
+        assert_eq!(unfiltered.invalid_field(), "pipeline_id", "{report}");
+    }
 
     let log = system
-        .get(&system.admin, "/v1/events?limit=1000")
+        .get(&system.admin, "/v1/events?limit=1000&min_position=1")
         .await
         .expect(200);
     let accesses: Vec<&Value> = log.body["events"]

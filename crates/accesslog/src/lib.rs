@@ -56,6 +56,26 @@ impl<T> Withheld<T> {
         &self.records
     }
 
+    /// Withholds less, before anything is disclosed: `retain` drops from the value every record
+    /// `keep` refuses, and those records are no longer named.
+    pub fn retain(
+        self,
+        keep: impl Fn(&RecordRef) -> bool,
+        retain: impl FnOnce(&mut T, &dyn Fn(&RecordRef) -> bool),
+    ) -> Withheld<T> {
+        let Withheld {
+            mut value,
+            records,
+            seal,
+        } = self;
+        retain(&mut value, &keep);
+        Withheld {
+            value,
+            records: records.into_iter().filter(|record| keep(record)).collect(),
+            seal,
+        }
+    }
+
     /// The data, given the proof that its access was recorded.
     pub fn release(self, proof: AccessRecorded) -> Result<T, AccessError> {
         if proof.seal == self.seal {

@@ -1145,7 +1145,7 @@ const ROUTES: &[Route] = &[
             description: "One page of the log.",
             body: schema_of::<EventsPage>(),
         },
-        errors: &[401, 403, 422, 503],
+        errors: &[401, 403, 422, 503, 504],
     },
     history_route("/v1/companies/{id}/history", "companyHistory"),
     history_route("/v1/contacts/{id}/history", "contactHistory"),
@@ -1411,7 +1411,13 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
         Kind::Consistency => {
             names.extend(["X-Crm-Purpose", "X-Request-Id", "from_size", "to_size"]);
         }
-        Kind::Events => names.extend(["X-Crm-Purpose", "X-Request-Id", "after", "event_limit"]),
+        Kind::Events => names.extend([
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "after",
+            "event_limit",
+            "min_position",
+        ]),
         Kind::Audit => names.extend([
             "X-Crm-Min-Position",
             "min_position",

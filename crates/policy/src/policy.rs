@@ -512,6 +512,29 @@ mod tests {
     }
 
     #[test]
+    fn a_part_of_an_area_opens_no_record_of_it() {
+        let policy = policy(json!({"roles": {"manager": {"events": "team"}}}));
+        let manager = principal(Role::Manager, Some("paris"), &[]);
+        assert_eq!(
+            policy.reach(&manager, Resource::Events, Action::Read),
+            Reach::Team
+        );
+        assert!(!policy.allows(
+            &manager,
+            Resource::Events,
+            Action::Read,
+            &Ownership::default()
+        ));
+        let auditor = principal(Role::Auditor, None, &[]);
+        assert!(policy.allows(
+            &auditor,
+            Resource::Events,
+            Action::Read,
+            &Ownership::default()
+        ));
+    }
+
+    #[test]
     fn the_defaults_never_write_further_than_they_read() {
         let policy = Policy::default();
         assert_eq!(

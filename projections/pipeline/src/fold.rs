@@ -420,7 +420,10 @@ fn fold_activity(rows: &mut Rows, item: &Item, event: &activity::Event) {
         return;
     };
     if let Some(deal) = rows.deals.get_mut(&deal_id) {
-        deal.last_activity_at = deal.last_activity_at.max(Some(occurred_at));
+        // A touchpoint backdated to before the deal opened touches it no earlier than that:
+        // a new deal is never stalled by its history.
+        let touched = occurred_at.max(deal.opened_at);
+        deal.last_activity_at = deal.last_activity_at.max(Some(touched));
     }
 }
 

@@ -196,6 +196,9 @@ fn won_amounts(statement: &mut Statement, config: &ScoringConfig) -> String {
     columns.push(format!(
         "coalesce((c.won_minor ->> {currency}::text)::numeric, 0) AS earned"
     ));
+    columns.push(format!(
+        "(c.won_minor - {currency}::text) <> '{{}}'::jsonb AS won_elsewhere"
+    ));
     columns.join(", ")
 }
 
@@ -211,7 +214,7 @@ fn class_expression(statement: &mut Statement, config: &ScoringConfig) -> String
     format!(
         "coalesce(c.manual_class, CASE \
          WHEN (c.activity_minutes + c.cases_opened * {case_minutes}::bigint)::numeric \
-              * {per_minute}::bigint > a.earned \
+              * {per_minute}::bigint > a.earned AND NOT a.won_elsewhere \
              THEN 'D' \
          WHEN {score} >= {class_a}::bigint THEN 'A' \
          WHEN {score} >= {class_b}::bigint THEN 'B' ELSE 'C' END)"

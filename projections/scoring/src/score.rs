@@ -159,7 +159,12 @@ fn value(
         .iter()
         .find(|total| total.currency == config.cost_currency)
         .map_or(0, |total| total.amount_minor);
-    let costs_more = cost > earned;
+    // Money won in another currency cannot be weighed against the cost: such a customer earns
+    // something, so it is never D for costing more than the nothing won in the cost currency.
+    let won_elsewhere = monetary
+        .iter()
+        .any(|total| total.currency != config.cost_currency);
+    let costs_more = cost > earned && !won_elsewhere;
     let computed_class = if costs_more {
         ValueClass::D
     } else if score >= config.class_a_min {
@@ -602,6 +607,17 @@ mod tests {
             "{}",
             value.explanation
         );
+    }
+
+    #[test]
+    fn a_customer_who_won_in_another_currency_is_not_d_for_its_cost() {
+        let facts = Facts {
+            touches: vec![touch(Component::Meeting, 3, 600, 1)],
+            won: vec![won(2, 20_000_000, "USD", 2)],
+            ..company()
+        };
+        let value = score(&facts, &ScoringConfig::default(), now()).value;
+        assert_ne!(value.computed_class, ValueClass::D, "{}", value.explanation);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_user, owner_and_team};
+use super::{NewOwner, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
@@ -84,9 +84,10 @@ pub async fn change(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Companies).await?;
     let request = meta.request(&raw);
-    if let Patch::Set(owner) = body.owner_id {
-        ensure_user(&api, owner, "owner_id").await?;
-    }
+    let new_owner = match body.owner_id {
+        Patch::Set(owner) => NewOwner::load(&api, Some(owner)).await?,
+        _ => None,
+    };
     let changes = CompanyChanges {
         name: body.name.0,
         domain: body.domain,
@@ -96,8 +97,13 @@ pub async fn change(
         owner_id: body.owner_id,
         team: body.team,
     };
-    execute::<Company>(&api, &request, id, false, |_| {
-        Ok(Command::Update(changes.clone()))
+    execute::<Company>(&api, &request, id, false, |company| {
+        let mut changes = changes.clone();
+        if let Some(owner) = &new_owner {
+            let current = company.state.as_ref().and_then(|company| company.owner_id);
+            changes.team = owner.team(current, &changes.team);
+        }
+        Ok(Command::Update(changes))
     })
     .await
 }

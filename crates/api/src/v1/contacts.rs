@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_linked, ensure_user, owner_and_team};
+use super::{NewOwner, ensure_linked, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
@@ -113,9 +113,10 @@ pub async fn change(
     if let Patch::Set(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
-    if let Patch::Set(owner) = body.owner_id {
-        ensure_user(&api, owner, "owner_id").await?;
-    }
+    let new_owner = match body.owner_id {
+        Patch::Set(owner) => NewOwner::load(&api, Some(owner)).await?,
+        _ => None,
+    };
     either_or("email", body.email.is_given(), body.emails.is_given())?;
     either_or("phone", body.phone.is_given(), body.phones.is_given())?;
     let changes = ContactChanges {
@@ -129,8 +130,13 @@ pub async fn change(
         owner_id: body.owner_id,
         team: body.team,
     };
-    execute::<Contact>(&api, &request, id, false, |_| {
-        Ok(Command::Update(changes.clone()))
+    execute::<Contact>(&api, &request, id, false, |contact| {
+        let mut changes = changes.clone();
+        if let Some(owner) = &new_owner {
+            let current = contact.state.as_ref().and_then(|contact| contact.owner_id);
+            changes.team = owner.team(current, &changes.team);
+        }
+        Ok(Command::Update(changes))
     })
     .await
 }

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_linked, ensure_user, owner_and_team};
+use super::{NewOwner, ensure_linked, owner_and_team};
 use crate::command::{
     CommandMeta, CommandRequest, Committed, Loaded, Reading, execute, execute_all, execute_reading,
     load, with_fresh_reads,
@@ -142,9 +142,7 @@ pub async fn change(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
-    if let Some(owner) = body.owner_id.0 {
-        ensure_user(&api, owner, "owner_id").await?;
-    }
+    let new_owner = NewOwner::load(&api, body.owner_id.0).await?;
     execute_all::<Deal>(&api, &request, id, false, |deal| {
         let current = deal.state.as_ref().ok_or(ApiError::NotFound("deal"))?;
         let mut commands = Vec::new();
@@ -161,9 +159,16 @@ pub async fn change(
                 expected_close_on: body.expected_close_on.apply(&current.expected_close_on),
             });
         }
-        if body.owner_id.0.is_some() || body.team.is_given() {
+        if let Some(owner) = &new_owner {
             commands.push(Command::Reassign {
-                owner_id: body.owner_id.0.unwrap_or(current.owner_id),
+                owner_id: owner.id,
+                team: owner
+                    .team(Some(current.owner_id), &body.team)
+                    .apply(&current.team),
+            });
+        } else if body.team.is_given() {
+            commands.push(Command::Reassign {
+                owner_id: current.owner_id,
                 team: body.team.apply(&current.team),
             });
         }

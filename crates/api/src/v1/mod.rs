@@ -19,9 +19,9 @@ pub mod users;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
-use domain::Aggregate;
 use domain::user::User;
 use domain::values::Team;
+use domain::{Aggregate, Patch};
 use policy::Resource;
 use records::Collection;
 use uuid::Uuid;
@@ -196,6 +196,44 @@ pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result
         Ok(())
     } else {
         Err(ApiError::invalid(field, "no such user"))
+    }
+}
+
+/// The user a change hands a record to, with their team.
+#[derive(Debug, Clone)]
+pub(crate) struct NewOwner {
+    pub id: Uuid,
+    team: Option<Team>,
+}
+
+impl NewOwner {
+    /// The user `owner_id` names (`None` when the change names no owner), or a 422 when no user
+    /// has that id.
+    pub(crate) async fn load(
+        api: &ApiState,
+        owner_id: Option<Uuid>,
+    ) -> Result<Option<NewOwner>, ApiError> {
+        let Some(id) = owner_id else {
+            return Ok(None);
+        };
+        let user = load::<User>(api, id).await?.state;
+        let user = user.ok_or_else(|| ApiError::invalid("owner_id", "no such user"))?;
+        Ok(Some(NewOwner {
+            id,
+            team: user.team,
+        }))
+    }
+
+    /// The team change of a record that now belongs to `current_owner`: the one the change
+    /// names, or, when the record changes hands and it names none, the new owner's team (as a
+    /// creation defaults it), so the record moves into that team's reach and reports.
+    pub(crate) fn team(&self, current_owner: Option<Uuid>, named: &Patch<Team>) -> Patch<Team> {
+        match named {
+            Patch::Keep if current_owner != Some(self.id) => {
+                self.team.clone().map_or(Patch::Clear, Patch::Set)
+            }
+            named => named.clone(),
+        }
     }
 }
 

@@ -112,6 +112,18 @@ impl Report {
             .ok_or_else(|| ApiError::invalid("pipeline_id", "a pipeline_id is required"))
     }
 
+    /// Refuses a pipeline filter on a report that counts every pipeline together, rather than
+    /// answering as if it had applied it.
+    fn every_pipeline(&self) -> Result<(), ApiError> {
+        match self.query.pipeline_id {
+            Some(_) => Err(ApiError::invalid(
+                "pipeline_id",
+                "this report covers every pipeline; leave pipeline_id out",
+            )),
+            None => Ok(()),
+        }
+    }
+
     fn window(&self, now: DateTime<Utc>) -> Result<Window, ApiError> {
         let to = self.query.to.unwrap_or(now);
         let from = self
@@ -247,6 +259,7 @@ pub async fn leaderboard(
     query: QueryResult<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let report = Report::open(&api, accessor, min_position, query).await?;
+    report.every_pipeline()?;
     let (first_month, months) = report.months(Utc::now())?;
     let found = (api.reports)
         .leaderboard(&report.schema, &report.scope, first_month, months)
@@ -263,6 +276,7 @@ pub async fn sources_report(
     query: QueryResult<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let report = Report::open(&api, accessor, min_position, query).await?;
+    report.every_pipeline()?;
     let window = report.window(Utc::now())?;
     let found = (api.reports)
         .sources(&report.schema, &report.scope, window)

@@ -114,5 +114,32 @@ pub async fn customer_timeline(
         .timelines
         .timeline(&schema, customer, &filter, page)
         .await?;
+    // A timeline gathers records two links away (a contact's call on its company's timeline),
+    // which the caller's reach of the customer does not cover: each is judged on its own, as a
+    // read by id would judge it, and the refused ones are left out.
+    let mut readable = vec![record_ref(collection, id)];
+    for record in page.records() {
+        if readable.contains(record) {
+            continue;
+        }
+        let Some(other) = Collection::parse(&record.collection) else {
+            continue;
+        };
+        let found = api.records.get(&records, other, record.id).await?;
+        if found.is_some_and(|found| {
+            api.policy.allows(
+                &principal,
+                resource_of(other),
+                Action::Read,
+                &found.ownership,
+            )
+        }) {
+            readable.push(record.clone());
+        }
+    }
+    let page = page.retain(
+        |record| readable.contains(record),
+        |page, keep| page.entries.retain(|entry| keep(&entry.record)),
+    );
     Ok(Json(api.disclose(&access, page).await?).into_response())
 }

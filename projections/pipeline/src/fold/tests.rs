@@ -140,6 +140,24 @@ fn winning_closes_the_current_stay_and_reopening_starts_another_in_the_same_stag
 }
 
 #[test]
+fn a_touchpoint_backdated_before_the_deal_opened_touches_it_when_it_opened() {
+    let id = Uuid::now_v7();
+    let mut rows = Rows::default();
+    let items = [
+        item(id, 1, 1, 100, created(id, "lead")),
+        item(
+            Uuid::now_v7(),
+            1,
+            2,
+            101,
+            Change::Activity(activity::Event::Logged(touchpoint(id, 10))),
+        ),
+    ];
+    fold(&mut rows, &items).expect("folds");
+    assert_eq!(rows.deals[&id].last_activity_at, Some(at(100)));
+}
+
+#[test]
 fn logged_and_completed_touchpoints_keep_the_latest_activity_of_their_deal() {
     let id = Uuid::now_v7();
     let scheduled = Uuid::now_v7();
