@@ -193,6 +193,18 @@ impl TestSystem {
         self.send(Method::GET, Some(token), path, &[], None).await
     }
 
+    /// A pipeline of one stage, `new` (10 %), made by the admin.
+    pub async fn one_stage_pipeline(&self) -> Uuid {
+        self.post(
+            &self.admin,
+            "/v1/pipelines",
+            serde_json::json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
+        )
+        .await
+        .expect(201)
+        .id()
+    }
+
     /// A new user with `role` (and `team`), returning its id and token.
     pub async fn user(&self, username: &str, role: &str, team: Option<&str>) -> (Uuid, String) {
         let reply = self

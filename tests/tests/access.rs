@@ -141,19 +141,6 @@ async fn records_owned_by(system: &TestSystem, owner: Uuid, pipeline: Uuid, name
     }
 }
 
-/// A pipeline of one stage, `new`, as records_owned_by opens its deals in.
-async fn one_stage_pipeline(system: &TestSystem) -> Uuid {
-    system
-        .post(
-            &system.admin,
-            "/v1/pipelines",
-            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
-        )
-        .await
-        .expect(201)
-        .id()
-}
-
 /// A change each collection accepts again and again (or refuses as a conflict, never as 403).
 fn a_change(collection: &str, id: Uuid) -> (Method, String, Value) {
     match collection {
@@ -396,7 +383,7 @@ async fn every_record_route_allows_exactly_what_each_role_may_do() {
 async fn a_list_holds_only_what_the_caller_may_see() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let pipeline = one_stage_pipeline(&system).await;
+    let pipeline = system.one_stage_pipeline().await;
     let (me, token) = system.user("ada", "sales", Some("Berlin")).await;
     let (peer, _) = system.user("bob", "sales", Some("Berlin")).await;
     let (stranger, _) = system.user("carl", "sales", Some("Munich")).await;
@@ -591,7 +578,7 @@ async fn a_service_token_reaches_what_its_scopes_name() {
 async fn converting_a_lead_takes_the_right_to_change_it_and_to_create_all_it_makes() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let pipeline = one_stage_pipeline(&system).await;
+    let pipeline = system.one_stage_pipeline().await;
     let (stranger, _) = system.user("munich-sales", "sales", Some("Munich")).await;
     let (me, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
     let (marketer, marketing) = system
@@ -723,7 +710,7 @@ async fn an_activity_stays_its_creators_to_read_and_to_change_when_its_contact_m
 #[tokio::test]
 async fn a_sales_user_may_not_reopen_even_their_own_deal_and_the_refusal_is_logged() {
     let system = TestSystem::start().await;
-    let pipeline = one_stage_pipeline(&system).await;
+    let pipeline = system.one_stage_pipeline().await;
     let (me, token) = system.user("berlin-sales", "sales", Some("Berlin")).await;
     let deal = system
         .post(
@@ -832,7 +819,7 @@ async fn a_timeline_leaves_out_what_the_caller_may_not_read_two_links_away() {
 async fn a_record_handed_to_another_teams_user_moves_into_that_team() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let pipeline = one_stage_pipeline(&system).await;
+    let pipeline = system.one_stage_pipeline().await;
     let (anna, _) = system.user("anna", "sales", Some("Berlin")).await;
     let (max, _) = system.user("max", "sales", Some("Munich")).await;
     let deal = system

@@ -396,15 +396,7 @@ async fn the_subject_report_holds_what_reaches_her_through_her_deals_and_nothing
         .await
         .expect(201)
         .id();
-    let pipeline = system
-        .post(
-            &admin,
-            "/v1/pipelines",
-            json!({"name": "Sales", "stages": [{"key": "new", "name": "New", "probability": 10}]}),
-        )
-        .await
-        .expect(201)
-        .id();
+    let pipeline = system.one_stage_pipeline().await;
     let deal = system
         .post(
             &admin,
