@@ -458,3 +458,50 @@ async fn a_contacts_timeline_shows_its_touchpoints_and_deals_newest_first_and_on
     assert_eq!(touchpoints["entries"].as_array().map(Vec::len), Some(1));
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_stage_reweighted_reweighs_the_pipeline_and_the_forecast() {
+    let system = TestSystem::start().await;
+    let (pipeline_id, _) = create_pipeline(&system).await;
+    open_deal(
+        &system,
+        &system.admin,
+        pipeline_id,
+        "proposal",
+        40_000,
+        "EUR",
+    )
+    .await;
+    let reweighted = system
+        .patch(
+            &system.admin,
+            &format!("/v1/pipelines/{pipeline_id}/stages/proposal"),
+            json!({"probability": 80}),
+        )
+        .await
+        .expect(200);
+
+    let report = get_at(
+        &system,
+        &system.admin,
+        &format!("/v1/reports/pipeline?pipeline_id={pipeline_id}"),
+        reweighted.position(),
+    )
+    .await
+    .expect(200)
+    .body;
+    let proposal = stage(&report, "proposal");
+    assert_eq!(proposal["probability"], 80);
+    assert_eq!(proposal["totals"][0]["weighted_minor"], 32_000);
+    let forecast = get_at(
+        &system,
+        &system.admin,
+        &format!("/v1/reports/forecast?pipeline_id={pipeline_id}"),
+        reweighted.position(),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(forecast["without_date"][0]["weighted_minor"], 32_000);
+    system.stop().await;
+}

@@ -46,8 +46,8 @@ pub struct ForecastTotal {
     pub currency: Currency,
     /// How many open deals.
     pub deals: u64,
-    /// Each amount times the probability of its deal's stage, added up and rounded, in minor
-    /// units.
+    /// Each amount times the probability its deal's stage has now, added up and rounded, in
+    /// minor units.
     pub weighted_minor: i64,
     /// The amounts added up, as if every deal were won, in minor units.
     pub best_case_minor: i64,

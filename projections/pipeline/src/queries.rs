@@ -264,13 +264,30 @@ impl ReportQueries {
         let first = parameters.bind(first_month);
         let last = parameters.bind(end);
         let condition = scope.condition("d", &mut parameters);
+        // Weighed by each stage's probability now, as the pipeline report is.
+        let keys = parameters.bind(
+            pipeline
+                .stages
+                .iter()
+                .map(|stage| stage.key.to_string())
+                .collect::<Vec<_>>(),
+        );
+        let percents = parameters.bind(
+            pipeline
+                .stages
+                .iter()
+                .map(|stage| i32::from(stage.probability.percent()))
+                .collect::<Vec<_>>(),
+        );
         let sql = format!(
             "SELECT CASE WHEN d.expected_close_on IS NULL THEN 'without_date' \
                      WHEN d.expected_close_on < {first}::date THEN 'overdue' ELSE 'month' END, \
                  CASE WHEN d.expected_close_on >= {first}::date \
                      THEN date_trunc('month', d.expected_close_on::timestamp)::date END, \
                  d.currency, count(*), \
-                 round(sum(d.amount_minor * d.probability) / 100.0)::bigint, \
+                 round(sum(d.amount_minor * coalesce( \
+                     ({percents}::int[])[array_position({keys}::text[], d.stage)], \
+                     d.probability)) / 100.0)::bigint, \
                  sum(d.amount_minor)::bigint \
              FROM {deals} d \
              WHERE d.status = 'open' AND d.pipeline_id = {id}::uuid \

@@ -66,8 +66,9 @@ pub struct CurrencyTotal {
     pub deals: u64,
     /// Their amounts added up, in minor units of `currency`.
     pub total_minor: i64,
-    /// Each amount times the probability of the deal's stage (when it entered it), added up
-    /// and rounded to a minor unit; summed over stages for the report's totals.
+    /// The amounts times the stage's probability now (a stage no longer in the pipeline: each
+    /// deal's when it entered it), rounded to a minor unit; summed over stages for the report's
+    /// totals.
     pub weighted_minor: i64,
 }
 
@@ -131,6 +132,13 @@ pub(crate) struct OpenGroup {
     pub stalled: u64,
 }
 
+/// `percent` of `total`, rounded half away from zero as SQL's `round` does.
+pub(crate) fn weigh(total: i64, percent: u8) -> i64 {
+    let scaled = i128::from(total) * i128::from(percent);
+    let half = if scaled < 0 { -50 } else { 50 };
+    i64::try_from((scaled + half) / 100).unwrap_or(if scaled < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// The report of `pipeline` from its open groups.
 pub(crate) fn assemble(
     pipeline: &Pipeline,
@@ -160,13 +168,18 @@ pub(crate) fn assemble(
             }
         };
         let stage = &mut stages[index];
+        // Weighed by the stage's probability now: a manager who changes it re-weighs the
+        // pipeline. (A stage no longer in the pipeline keeps its deals' own.)
+        let weighted_minor = stage.probability.map_or(group.weighted_minor, |percent| {
+            weigh(group.total_minor, percent)
+        });
         stage.open_deals += group.deals;
         stage.stalled_deals += group.stalled;
         stage.totals.push(CurrencyTotal {
             currency: group.currency,
             deals: group.deals,
             total_minor: group.total_minor,
-            weighted_minor: group.weighted_minor,
+            weighted_minor,
         });
         let age = ages.entry(group.stage.clone()).or_insert((0.0, 0.0));
         age.0 += group.age_seconds_sum;
@@ -179,7 +192,7 @@ pub(crate) fn assemble(
         });
         total.deals += group.deals;
         total.total_minor = total.total_minor.saturating_add(group.total_minor);
-        total.weighted_minor = total.weighted_minor.saturating_add(group.weighted_minor);
+        total.weighted_minor = total.weighted_minor.saturating_add(weighted_minor);
     }
     for stage in &mut stages {
         stage.totals.sort_by_key(|total| total.currency);
