@@ -160,7 +160,8 @@ impl Signer {
                     path: secret_path.display().to_string(),
                     message: format!(
                         "is missing, but this store's tree heads are signed by key {}: restore the \
-                         file from a backup, or set CRM_DATA_DIR to the folder that holds it",
+                         file from a backup, or set CRM_DATA_DIR to the folder that holds it (to \
+                         start over instead, drop the database and the JetStream streams too)",
                         known.join(", ")
                     ),
                 });
