@@ -22,6 +22,14 @@ impl<T> Patch<T> {
     pub fn is_given(&self) -> bool {
         !matches!(self, Patch::Keep)
     }
+
+    /// The value the field is set to, if it is set to one.
+    pub fn as_set(&self) -> Option<&T> {
+        match self {
+            Patch::Set(value) => Some(value),
+            Patch::Keep | Patch::Clear => None,
+        }
+    }
 }
 
 impl<T: Clone> Patch<T> {

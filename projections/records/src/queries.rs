@@ -6,11 +6,14 @@
 //! it only after the access log has recorded the read. A single record comes with who owns it
 //! and the records it links to, which the access policy decides on before anything is logged.
 
+use std::collections::HashMap;
+
 use accesslog::Withheld;
 use deadpool_postgres::Pool;
 use domain::access::RecordRef;
 use policy::Ownership;
 use serde_json::Value;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::collection::qualified_table;
@@ -59,6 +62,46 @@ impl std::fmt::Debug for RecordQueries {
     }
 }
 
+/// The owner and team of a record `r` and of the company `c`, contact `p` and deal `d` it links
+/// to, as [`ownership`] reads them.
+const OWNERS: &str =
+    "r.owner_id, r.team, c.owner_id, c.team, p.owner_id, p.team, d.owner_id, d.team";
+
+/// `collection`'s table as `r`, joined to the records it links to ([`OWNERS`]).
+fn with_links(schema: &str, collection: Collection) -> String {
+    format!(
+        "{table} r \
+         LEFT JOIN {companies} c ON c.id = r.company_id \
+         LEFT JOIN {contacts} p ON p.id = (r.body ->> 'contact_id')::uuid \
+         LEFT JOIN {deals} d ON d.id = (r.body ->> 'deal_id')::uuid",
+        table = qualified_table(schema, collection),
+        companies = qualified_table(schema, Collection::Companies),
+        contacts = qualified_table(schema, Collection::Contacts),
+        deals = qualified_table(schema, Collection::Deals),
+    )
+}
+
+/// The ownership in the [`OWNERS`] columns of `row`, from column `first`.
+fn ownership(row: &Row, first: usize) -> Result<Ownership, RecordsError> {
+    let mut links = Vec::new();
+    for column in [first + 2, first + 4, first + 6] {
+        let owner_id: Option<Uuid> = row.try_get(column)?;
+        let team: Option<String> = row.try_get(column + 1)?;
+        if owner_id.is_some() || team.is_some() {
+            links.push(Ownership {
+                owner_id,
+                team,
+                links: Vec::new(),
+            });
+        }
+    }
+    Ok(Ownership {
+        owner_id: row.try_get(first)?,
+        team: row.try_get(first + 1)?,
+        links,
+    })
+}
+
 impl RecordQueries {
     pub fn new(pool: Pool) -> RecordQueries {
         RecordQueries { pool }
@@ -75,17 +118,8 @@ impl RecordQueries {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT r.version, r.position, r.body, r.owner_id, r.team, \
-                 c.owner_id, c.team, p.owner_id, p.team, d.owner_id, d.team \
-                 FROM {table} r \
-                 LEFT JOIN {companies} c ON c.id = r.company_id \
-                 LEFT JOIN {contacts} p ON p.id = (r.body ->> 'contact_id')::uuid \
-                 LEFT JOIN {deals} d ON d.id = (r.body ->> 'deal_id')::uuid \
-                 WHERE r.id = $1",
-                table = qualified_table(schema, collection),
-                companies = qualified_table(schema, Collection::Companies),
-                contacts = qualified_table(schema, Collection::Contacts),
-                deals = qualified_table(schema, Collection::Deals),
+                "SELECT r.version, r.position, r.body, {OWNERS} FROM {} WHERE r.id = $1",
+                with_links(schema, collection)
             ))
             .await?;
         let Some(row) = client.query_opt(&statement, &[&id]).await? else {
@@ -93,23 +127,6 @@ impl RecordQueries {
         };
         let version: i64 = row.try_get(0)?;
         let position: i64 = row.try_get(1)?;
-        let mut links = Vec::new();
-        for column in [5, 7, 9] {
-            let owner_id: Option<Uuid> = row.try_get(column)?;
-            let team: Option<String> = row.try_get(column + 1)?;
-            if owner_id.is_some() || team.is_some() {
-                links.push(Ownership {
-                    owner_id,
-                    team,
-                    links: Vec::new(),
-                });
-            }
-        }
-        let ownership = Ownership {
-            owner_id: row.try_get(3)?,
-            team: row.try_get(4)?,
-            links,
-        };
         let record = Record {
             id,
             version: u64::try_from(version).unwrap_or(0),
@@ -117,9 +134,32 @@ impl RecordQueries {
             body: row.try_get(2)?,
         };
         Ok(Some(Found {
-            ownership,
+            ownership: ownership(&row, 3)?,
             record: Withheld::new(record, vec![record_ref(collection, id)]),
         }))
+    }
+
+    /// The owners (with those of the records they link to) of the records `ids` of `collection`
+    /// the read model holds, in one query: what a page gathered from elsewhere is judged by.
+    pub async fn ownerships(
+        &self,
+        schema: &str,
+        collection: Collection,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Ownership>, RecordsError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT r.id, {OWNERS} FROM {} WHERE r.id = ANY($1)",
+                with_links(schema, collection)
+            ))
+            .await?;
+        client
+            .query(&statement, &[&ids])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, ownership(row, 1)?)))
+            .collect()
     }
 
     /// The page of `collection` that `filter` and `page` select, in id (creation) order.

@@ -84,10 +84,7 @@ pub async fn change(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Companies).await?;
     let request = meta.request(&raw);
-    let new_owner = match body.owner_id {
-        Patch::Set(owner) => NewOwner::load(&api, Some(owner)).await?,
-        _ => None,
-    };
+    let new_owner = NewOwner::load(&api, body.owner_id.as_set().copied()).await?;
     let changes = CompanyChanges {
         name: body.name.0,
         domain: body.domain,

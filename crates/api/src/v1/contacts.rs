@@ -113,10 +113,7 @@ pub async fn change(
     if let Patch::Set(company_id) = body.company_id {
         ensure_linked::<Company>(&api, company_id, "company_id").await?;
     }
-    let new_owner = match body.owner_id {
-        Patch::Set(owner) => NewOwner::load(&api, Some(owner)).await?,
-        _ => None,
-    };
+    let new_owner = NewOwner::load(&api, body.owner_id.as_set().copied()).await?;
     either_or("email", body.email.is_given(), body.emails.is_given())?;
     either_or("phone", body.phone.is_given(), body.phones.is_given())?;
     let changes = ContactChanges {

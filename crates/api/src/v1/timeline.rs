@@ -118,24 +118,26 @@ pub async fn customer_timeline(
     // which the caller's reach of the customer does not cover: each is judged on its own, as a
     // read by id would judge it, and the refused ones are left out.
     let mut readable = vec![record_ref(collection, id)];
-    for record in page.records() {
-        if readable.contains(record) {
+    for other in Collection::ALL {
+        let ids: Vec<Uuid> = page
+            .records()
+            .iter()
+            .filter(|record| record.collection == other.as_str())
+            .map(|record| record.id)
+            .collect();
+        if ids.is_empty() {
             continue;
         }
-        let Some(other) = Collection::parse(&record.collection) else {
-            continue;
-        };
-        let found = api.records.get(&records, other, record.id).await?;
-        if found.is_some_and(|found| {
-            api.policy.allows(
-                &principal,
-                resource_of(other),
-                Action::Read,
-                &found.ownership,
-            )
-        }) {
-            readable.push(record.clone());
-        }
+        let owners = api.records.ownerships(&records, other, &ids).await?;
+        readable.extend(
+            owners
+                .iter()
+                .filter(|(_, ownership)| {
+                    api.policy
+                        .allows(&principal, resource_of(other), Action::Read, ownership)
+                })
+                .map(|(id, _)| record_ref(other, *id)),
+        );
     }
     let page = page.retain(
         |record| readable.contains(record),
