@@ -3,6 +3,9 @@
 //! Every answer is checked against `schemas/openapi.json` (`contract`).
 
 mod contract;
+mod events;
+
+pub use events::{EventStream, StreamedEvent};
 
 use std::time::Duration;
 
@@ -191,6 +194,63 @@ impl TestSystem {
 
     pub async fn get(&self, token: &str, path: &str) -> Reply {
         self.send(Method::GET, Some(token), path, &[], None).await
+    }
+
+    /// Opens `GET path` as an event stream; the reply instead when it is not one (an error).
+    /// A 503 is asked again for a while: the relay makes the stream once it has started.
+    pub async fn follow(
+        &self,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<EventStream, Reply> {
+        let mut attempts = 0;
+        let response = loop {
+            let mut request = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.expect("the api answers");
+            attempts += 1;
+            if response.status() != StatusCode::SERVICE_UNAVAILABLE || attempts == 100 {
+                break response;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let media_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if response.status().is_success() && media_type.starts_with("text/event-stream") {
+            return Ok(EventStream::new(response));
+        }
+        let media_type = media_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        contract::check(
+            &Method::GET,
+            path,
+            status.as_u16(),
+            &headers,
+            &media_type,
+            &body,
+        );
+        Err(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// A pipeline of one stage, `new` (10 %), made by the admin.

@@ -98,6 +98,12 @@ fn user_of_token(token: &str) -> Option<Uuid> {
     well_formed.then(|| Uuid::try_parse(id).ok()).flatten()
 }
 
+/// The token of `Authorization: Bearer <token>`; the scheme's name is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
@@ -106,7 +112,7 @@ impl FromRequestParts<ApiState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or(ApiError::Unauthenticated)?;
         match check_token(api, token.trim()).await {
             Ok(caller) => Ok(caller),
@@ -210,6 +216,16 @@ mod tests {
         let token = issue_token(user).unwrap();
         assert_eq!(user_of_token(&token), Some(user));
         assert!(token.len() > domain::user::MIN_TOKEN_CHARS);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t", "bearer t", "BEARER t"] {
+            assert_eq!(bearer_token(value), Some("t"), "{value}");
+        }
+        for value in ["Basic t", "Bearert", "t"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -508,6 +508,17 @@ pub async fn execute_reading<A: Guarded>(
                     };
                     return Err(api.refuse(&request.access, vec![record], reason).await);
                 }
+                // The command no longer holds. A keyed request may be the retry of one that
+                // another process has just committed: that one's answer, not this refusal.
+                Err(refused @ (DomainError::Conflict(_) | DomainError::AlreadyExists)) => {
+                    if let Some(appended) = request.recorded(api).await? {
+                        return Ok(Attempt::Appended(appended));
+                    }
+                    return Err(ApiError::Refused {
+                        detail: refused.to_string(),
+                        current_version: loaded.version,
+                    });
+                }
                 Err(refused) => return Err(refused.into()),
             };
             state = decided.iter().fold(state, A::evolve);

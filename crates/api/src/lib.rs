@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use crate::problem::ApiError;
+
 pub use operations::OperationsState;
 pub use state::ApiState;
 pub use v1::users::{add_user, bootstrap_admin};
@@ -42,7 +44,11 @@ impl Default for ApiSettings {
     }
 }
 
-/// Every route the API serves, as a value a test can drive without a socket.
+/// Every route the API serves, as a value a test can drive without a socket. A path no route
+/// has, or a method its route does not take, is a problem like any other refusal.
 pub fn router(operations: OperationsState, api: ApiState) -> Router {
-    operations::routes(operations).merge(v1::routes(api))
+    operations::routes(operations)
+        .merge(v1::routes(api))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

@@ -236,6 +236,10 @@ enum Kind {
     Audit,
     /// A page of the log: `after` and `limit`.
     Events,
+    /// The log followed live: where to start, and which aggregate.
+    Follow,
+    /// A record's history: as [`Kind::Read`], and `after` (a version) and `limit`.
+    History,
     /// A check of the log itself: no parameters.
     LogCheck,
     /// An inclusion proof: `position` and `tree_size`.
@@ -278,6 +282,8 @@ enum Answer {
     },
     /// Plain text of this media type.
     Text { media_type: &'static str },
+    /// Server-sent events, each an event envelope.
+    EventStream,
     /// `/readyz`: the readiness report, with 200 or 503.
     Readiness,
     /// This document.
@@ -327,9 +333,10 @@ const fn history_route(path: &'static str, operation_id: &'static str) -> Route 
         method: Method::Get,
         path,
         operation_id,
-        summary: "The record's events in order, with actor and time (analyst, admin)",
+        summary: "The record's events in order, with actor and time, a page at a time \
+            (analyst, admin)",
         tag: Tag::History,
-        kind: Kind::Read,
+        kind: Kind::History,
         body: Body::None,
         answer: Answer::Json {
             description: "The record's events, oldest first.",
@@ -1147,6 +1154,19 @@ const ROUTES: &[Route] = &[
         },
         errors: &[401, 403, 422, 503, 504],
     },
+    Route {
+        method: Method::Get,
+        path: "/v1/events/stream",
+        operation_id: "followLog",
+        summary: "Domain events as they are committed, as server-sent events: each one's \
+            CloudEvents envelope, under its position as the event id (analyst, auditor, admin, \
+            a service with events:read)",
+        tag: Tag::History,
+        kind: Kind::Follow,
+        body: Body::None,
+        answer: Answer::EventStream,
+        errors: &[401, 403, 422, 503],
+    },
     history_route("/v1/companies/{id}/history", "companyHistory"),
     history_route("/v1/contacts/{id}/history", "contactHistory"),
     history_route("/v1/leads/{id}/history", "leadHistory"),
@@ -1411,6 +1431,21 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
         Kind::Consistency => {
             names.extend(["X-Crm-Purpose", "X-Request-Id", "from_size", "to_size"]);
         }
+        Kind::History => names.extend([
+            "X-Crm-Min-Position",
+            "min_position",
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "after_version",
+            "event_limit",
+        ]),
+        Kind::Follow => names.extend([
+            "X-Crm-Purpose",
+            "X-Request-Id",
+            "Last-Event-ID",
+            "after_live",
+            "aggregate",
+        ]),
         Kind::Events => names.extend([
             "X-Crm-Purpose",
             "X-Request-Id",
@@ -1536,6 +1571,20 @@ fn success_responses(answer: Answer, outputs: &mut SchemaGenerator) -> Map<Strin
                     }),
                 );
             }
+        }
+        Answer::EventStream => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "An endless stream of server-sent events: `id` is the \
+                        event's position, `event` its type, `data` its CloudEvents envelope \
+                        (schemas/envelope.v1.json) as published on NATS. Comment lines keep a \
+                        quiet stream open. Each batch is logged as an access before it is sent; \
+                        when that or NATS fails, the stream ends and the client resumes with \
+                        Last-Event-ID.",
+                    "content": { "text/event-stream": { "schema": { "type": "string" } } },
+                }),
+            );
         }
         Answer::Document => {
             responses.insert(
@@ -1718,6 +1767,35 @@ fn record_parameters(inputs: &mut SchemaGenerator) -> Value {
             "in": "query",
             "description": "Events after this position (0, the default, for the first).",
             "schema": position,
+        },
+        "after_version": {
+            "name": "after",
+            "in": "query",
+            "description": "Events after this version of the record (0, the default, for the first).",
+            "schema": position,
+        },
+        "after_live": {
+            "name": "after",
+            "in": "query",
+            "description": "Start after this position (0 for the first event); without it, and \
+                without Last-Event-ID, with the first event committed after the request.",
+            "schema": position,
+        },
+        "Last-Event-ID": {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "The id (position) of the last event taken: a client that \
+                reconnects goes on after it. Takes precedence over `after`.",
+            "schema": position,
+        },
+        "aggregate": {
+            "name": "aggregate",
+            "in": "query",
+            "description": "Only this aggregate's events.",
+            "schema": {
+                "type": "string",
+                "enum": ["company", "contact", "lead", "pipeline", "deal", "activity", "task", "case", "user"],
+            },
         },
         "event_limit": {
             "name": "limit",

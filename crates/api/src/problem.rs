@@ -27,10 +27,19 @@ pub enum ApiError {
     Forbidden(String),
     #[error("no such {0}")]
     NotFound(&'static str),
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
     #[error("{detail}")]
     Conflict {
         detail: String,
         current_version: Option<u64>,
+    },
+    /// The command no longer holds for the record as it is, at this version (a closed deal's
+    /// stage change); unlike [`ApiError::Conflict`], not a lost race to retry.
+    #[error("{detail}")]
+    Refused {
+        detail: String,
+        current_version: u64,
     },
     /// Another record the decision read changed before its append committed.
     #[error("the {0} this command was decided on changed meanwhile; send it again")]
@@ -45,6 +54,12 @@ pub enum ApiError {
     NotYet { wanted: u64, reached: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A command may or may not have been recorded: a retry must carry the same
+    /// `Idempotency-Key`, or follow a read of the record.
+    #[error(
+        "{0}; send it again only with the same Idempotency-Key, or read first whether it was recorded"
+    )]
+    OutcomeUnknown(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -66,11 +81,16 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } | ApiError::ReadChanged(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } | ApiError::Refused { .. } | ApiError::ReadChanged(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,12 +102,16 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
-            ApiError::Conflict { .. } | ApiError::ReadChanged(_) => "conflict",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict { .. } | ApiError::Refused { .. } | ApiError::ReadChanged(_) => {
+                "conflict"
+            }
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::TooLarge(_) => "too-large",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",
             ApiError::NotYet { .. } => "read-model-behind",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::OutcomeUnknown(_) => "outcome-unknown",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -115,6 +139,9 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // Not after an append of unknown outcome: a plain retry could record it twice.
+        let retry_after = status == StatusCode::SERVICE_UNAVAILABLE
+            && !matches!(self, ApiError::OutcomeUnknown(_));
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
@@ -127,6 +154,9 @@ impl IntoResponse for ApiError {
                 ApiError::Conflict {
                     current_version, ..
                 } => *current_version,
+                ApiError::Refused {
+                    current_version, ..
+                } => Some(*current_version),
                 _ => None,
             },
             errors: match self {
@@ -141,7 +171,7 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -174,6 +204,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+            StoreError::OutcomeUnknown(_) => ApiError::OutcomeUnknown(error.to_string()),
             StoreError::IdempotencyMismatch { .. } => ApiError::IdempotencyMismatch,
             StoreError::Conflict { actual, .. } => ApiError::Conflict {
                 detail: error.to_string(),
@@ -183,5 +214,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotCovered(message) => ApiError::invalid("tree_size", message),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// NATS is the only thing the API reads through the event log for (a followed stream): when it
+/// does not answer, that is a 503 like a store that does not.
+impl From<eventlog::LogError> for ApiError {
+    fn from(error: eventlog::LogError) -> Self {
+        ApiError::Unavailable(error.to_string())
     }
 }

@@ -44,6 +44,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The body of a command that takes none: nothing, or `{}`. Anything else is refused, naming
+/// the field, rather than ignored.
+pub struct NoBody;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody {
+            value: NoFields {}, ..
+        } = JsonBody::<NoFields>::from_request(request, state).await?;
+        Ok(NoBody)
+    }
+}
+
 /// Parses a JSON document into `T`, naming the field a value of the wrong shape sits at.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
@@ -53,14 +72,40 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::Malformed(inner.to_string())
         } else {
-            let field = if field == "." { String::new() } else { field };
-            ApiError::invalid(field, without_location(&inner.to_string()))
+            invalid_at(field, without_location(&inner.to_string()))
         }
     })?;
     deserializer
         .end()
         .map_err(|error| ApiError::Malformed(error.to_string()))?;
     Ok(value)
+}
+
+/// Query parameters, parsed as strictly as a body: a 422 naming the parameter of a value of the
+/// wrong shape or an unknown parameter (axum's own `Query` names none).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                invalid_at(field, error.into_inner().to_string())
+            })
+    }
+}
+
+/// A 422 for `message` about the value at `path` (serde_path_to_error's, which names an
+/// unknown field too; `.` is the whole document).
+fn invalid_at(path: String, message: String) -> ApiError {
+    let field = if path == "." { String::new() } else { path };
+    ApiError::invalid(field, message)
 }
 
 /// serde_json ends its messages with " at line 1 column 42", which says nothing to a client
@@ -84,6 +129,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         };
         let text = value.to_str().unwrap_or_default().trim();
+        // `*`: any version of a record that exists, which every command to one asks anyway.
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
         let text = text.strip_prefix("W/").unwrap_or(text);
         text.trim_matches('"')
             .parse()
@@ -210,9 +259,65 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_field_is_refused() {
-        let (_, message) =
+    fn an_unknown_field_is_refused_by_name() {
+        let (field, message) =
             field_of(parse_json::<Body>(br#"{"name":"x","stages":[],"nmae":1}"#).unwrap_err());
+        assert_eq!(field, "nmae");
         assert!(message.contains("nmae"), "{message}");
+        let (field, _) = field_of(
+            parse_json::<Body>(br#"{"name":"x","stages":[{"probability":1,"p":2}]}"#).unwrap_err(),
+        );
+        assert_eq!(field, "stages[0].p");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Page {
+        limit: Option<u32>,
+        tag: Option<String>,
+    }
+
+    async fn query(uri: &str) -> Result<Page, ApiError> {
+        let request = axum::http::Request::get(uri).body(()).unwrap();
+        let (mut parts, ()) = request.into_parts();
+        Query::<Page>::from_request_parts(&mut parts, &())
+            .await
+            .map(|Query(page)| page)
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_parameter_is_named() {
+        let page = query("/x?limit=5&tag=vip%20one").await.unwrap();
+        assert_eq!(
+            (page.limit, page.tag.as_deref()),
+            (Some(5), Some("vip one"))
+        );
+        assert_eq!(
+            field_of(query("/x?limit=many").await.unwrap_err()).0,
+            "limit"
+        );
+        assert_eq!(
+            field_of(query("/x?colour=red").await.unwrap_err()).0,
+            "colour"
+        );
+        assert!(query("/x").await.is_ok());
+    }
+
+    async fn if_match(value: &str) -> Result<IfMatch, ApiError> {
+        let request = axum::http::Request::get("/x")
+            .header("if-match", value)
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        IfMatch::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn if_match_takes_a_version_or_any() {
+        assert_eq!(if_match("\"3\"").await.unwrap(), IfMatch(Some(3)));
+        assert_eq!(if_match("W/\"3\"").await.unwrap(), IfMatch(Some(3)));
+        assert_eq!(if_match("*").await.unwrap(), IfMatch(None));
+        assert!(if_match("three").await.is_err());
     }
 }

@@ -26,6 +26,9 @@ pub struct ApiState {
     pub scores: scoring::ScoreQueries,
     pub timelines: timeline::TimelineQueries,
     pub projections: projector::ProjectionReader,
+    /// Follows the event stream for subscribers over HTTP; `None` in a process that serves no
+    /// HTTP (the command line's own commands), where `/v1/events/stream` is a 503.
+    pub follower: Option<eventlog::Follower>,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
     pub turns: Turns,
@@ -56,6 +59,7 @@ impl ApiState {
             timelines: timeline::TimelineQueries::new(read_models.clone()),
             scores: scoring::ScoreQueries::new(read_models, scoring::ScoringConfig::default()),
             projections,
+            follower: None,
             callers: caller_cache(),
             aggregates: aggregate_cache(),
             turns: Turns::new(),

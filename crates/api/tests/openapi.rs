@@ -161,7 +161,8 @@ fn every_operation_is_complete() {
                     "{method} {path}"
                 );
             }
-            // The log is the store itself, never behind: no position to wait for.
+            // The log is the store itself (or the stream carrying it), never behind: no
+            // position to wait for.
             "get" if !open && !reads_the_store(&path) => assert!(
                 parameters.contains(&"#/components/parameters/X-Crm-Min-Position"),
                 "{method} {path}"
@@ -405,10 +406,30 @@ async fn the_router_serves_every_documented_operation() {
     }
 
     // The check can fail: a route nobody registered is 404, a wrong method 405.
-    let (status, _) = send(&router, "get", "/v1/nothing-here").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = send(&router, "delete", "/v1/companies").await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // Both are problems like every other refusal.
+    for (method, path, status, kind) in [
+        (
+            "get",
+            "/v1/nothing-here",
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+        (
+            "delete",
+            "/v1/companies",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+        ),
+    ] {
+        let (answered, body) = send(&router, method, path).await;
+        assert_eq!(answered, status, "{method} {path}");
+        let problem: Value = serde_json::from_slice(&body).expect("a problem");
+        assert_eq!(
+            problem["type"],
+            format!("urn:crm:problem:{kind}"),
+            "{problem}"
+        );
+    }
 
     let (status, body) = send(&router, "get", "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
@@ -422,6 +443,7 @@ async fn the_router_serves_every_documented_operation() {
 /// Routes that read the store itself, never behind: no position to wait for.
 fn reads_the_store(path: &str) -> bool {
     path == "/v1/events"
+        || path == "/v1/events/stream"
         || path == "/v1/audit/verify"
         || path.starts_with("/v1/audit/tree-head")
         || path.starts_with("/v1/audit/proofs/")

@@ -84,6 +84,8 @@ type StartRole = Box<dyn FnOnce(CancellationToken) -> RoleTask + Send>;
 pub struct Application {
     api: Option<(TcpListener, axum::Router)>,
     roles: Vec<StartRole>,
+    /// Cancelled when the application stops: every role, and every open event stream, ends.
+    stopping: CancellationToken,
 }
 
 /// Shown once, on the first start of an empty store: the token only exists in this output.
@@ -126,9 +128,15 @@ impl Application {
         let read_models = projector::connect(&settings.database).await?;
         let nats = eventlog::connect(&settings.nats).await?;
         let mut started: Vec<StartRole> = Vec::new();
+        let stopping = CancellationToken::new();
 
         let api = if roles.contains(&Role::Api) {
-            let state = api_state(settings, &pool, &read_models)?;
+            let mut state = api_state(settings, &pool, &read_models)?;
+            state.follower = Some(eventlog::Follower::new(
+                nats.clone(),
+                &settings.nats,
+                stopping.clone(),
+            ));
             let operations = api::OperationsState {
                 reader: state.reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
@@ -196,6 +204,7 @@ impl Application {
         Ok(Application {
             api,
             roles: started,
+            stopping,
         })
     }
 
@@ -209,7 +218,7 @@ impl Application {
 
     /// Runs every built role until `stop` completes or one role fails.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
+        let token = self.stopping;
         let mut running = tokio::task::JoinSet::new();
         if let Some((listener, router)) = self.api {
             let token = token.clone();

@@ -77,7 +77,8 @@ pub struct Envelope {
     )]
     #[schemars(range(min = 1))]
     pub aggregate_version: Option<u64>,
-    /// Extension: when the store committed the event (RFC 3339, UTC).
+    /// Extension: when the store recorded the event: the appending process's clock as it
+    /// wrote the event's batch, just before the commit (RFC 3339, UTC). Order by `position`.
     #[serde(rename = "recordedtime", with = "rfc3339_micros")]
     #[schemars(with = "DateTime<Utc>")]
     pub recorded_time: DateTime<Utc>,

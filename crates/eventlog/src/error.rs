@@ -72,7 +72,7 @@ impl LogError {
     pub fn is_transient(&self) -> bool {
         match self {
             LogError::Nats(_) | LogError::Sequence { .. } | LogError::LeadershipLost(_) => true,
-            LogError::Store(StoreError::Unavailable(_)) => true,
+            LogError::Store(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)) => true,
             LogError::Settings { .. }
             | LogError::StreamAhead { .. }
             | LogError::ForeignStream { .. }

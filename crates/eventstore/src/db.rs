@@ -47,20 +47,49 @@ impl StoreSettings {
             })
     }
 
-    /// The same server and database, connecting as the restricted application role.
+    /// The same server and database, connecting as the restricted application role. Its
+    /// transactions are short (a batch's judgement under the head lock is the longest), so one
+    /// left idle for a minute belongs to a process that stopped mid-way, and the server ends it
+    /// rather than let it hold the log head.
     pub(crate) fn app_config(&self) -> Result<tokio_postgres::Config, StoreError> {
         let mut config = self.pg_config()?;
-        let options = match config.get_options() {
-            Some(existing) => format!("{existing} -c role={APP_ROLE}"),
-            None => format!("-c role={APP_ROLE}"),
-        };
-        config.options(&options);
+        add_options(
+            &mut config,
+            &format!("-c role={APP_ROLE} -c idle_in_transaction_session_timeout=60s"),
+        );
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("crm");
+        detect_dead_peers(&mut config);
         Ok(config)
     }
+}
+
+fn add_options(config: &mut tokio_postgres::Config, options: &str) {
+    let options = match config.get_options() {
+        Some(existing) => format!("{existing} {options}"),
+        None => options.to_owned(),
+    };
+    config.options(&options);
+}
+
+/// Makes a connection whose peer went silent (a host lost, a network cut) fail within about
+/// half a minute on both sides: the client's request errors instead of hanging, and the server
+/// ends the session, releasing what it held (the log head's row lock, a leader's advisory lock,
+/// which a standby then takes). Without this, both wait for the kernel's defaults: hours.
+pub fn detect_dead_peers(config: &mut tokio_postgres::Config) {
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
+    add_options(
+        config,
+        "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 \
+         -c tcp_user_timeout=30000",
+    );
 }
 
 /// A pool of connections running as [`APP_ROLE`]. Checks once that the database answers, so a
@@ -120,6 +149,7 @@ pub async fn connect_owner(
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
+    detect_dead_peers(&mut config);
     config
         .connect(NoTls)
         .await

@@ -24,6 +24,11 @@ pub enum StoreError {
     /// The database cannot be reached or the transaction did not commit; nothing was written.
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
+    /// The connection failed after the append was sent, and whether it committed cannot be
+    /// found out now: it may have been written. Send it again only with the same idempotency
+    /// key, or after reading whether it was.
+    #[error("the event store did not confirm the append: {0}")]
+    OutcomeUnknown(String),
     /// Settings that cannot work, named by the setting.
     #[error("setting {setting}: {message}")]
     Settings {

@@ -29,7 +29,7 @@ pub use merkle;
 
 pub use appender::{Appender, MAX_EVENTS_PER_REQUEST, MAX_PAYLOAD_BYTES};
 pub use chain::MAX_PAYLOAD_DEPTH;
-pub use db::{APP_ROLE, StoreSettings, connect, connect_owner, migrate, redact};
+pub use db::{APP_ROLE, StoreSettings, connect, connect_owner, detect_dead_peers, migrate, redact};
 pub use error::StoreError;
 pub use model::{
     AppendRequest, Appended, Category, EventMatch, ExpectedVersion, Idempotency, Metadata,

@@ -54,12 +54,22 @@ impl Reader {
         stream: &StreamRef,
         after_version: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.load_stream_page(stream, after_version, None).await
+    }
+
+    /// As [`load_stream`](Self::load_stream), at most `limit` events (all when `None`).
+    pub async fn load_stream_page(
+        &self,
+        stream: &StreamRef,
+        after_version: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events \
                  WHERE category = 'events' AND stream_type = $1 AND stream_id = $2 AND stream_version > $3 \
-                 ORDER BY stream_version"
+                 ORDER BY stream_version LIMIT $4"
             ))
             .await?;
         let rows = client
@@ -69,6 +79,7 @@ impl Reader {
                     &stream.stream_type,
                     &stream.stream_id,
                     &to_i64(after_version)?,
+                    &limit.map(i64::from),
                 ],
             )
             .await?;

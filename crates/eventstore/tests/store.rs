@@ -1043,11 +1043,17 @@ async fn a_database_crash_fails_pending_appends_cleanly_and_appending_resumes_af
         .expect("appended before the crash");
 
     server.kill();
+    // Refused before it was sent, or (sent on the connection the crash broke) of an outcome
+    // that cannot be told while the server is down: never reported as unwritten when it may
+    // have been written.
     let during = appender
         .append(append_to(&stream, ExpectedVersion::Exactly(1), 1))
         .await;
     assert!(
-        matches!(during, Err(StoreError::Unavailable(_))),
+        matches!(
+            during,
+            Err(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_))
+        ),
         "{during:?}"
     );
 
@@ -1062,7 +1068,7 @@ async fn a_database_crash_fails_pending_appends_cleanly_and_appending_resumes_af
                 after = Some(appended);
                 break;
             }
-            Err(StoreError::Unavailable(_)) => {
+            Err(StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)) => {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
             Err(other) => panic!("after the restart: {other}"),
@@ -1079,4 +1085,174 @@ async fn a_database_crash_fails_pending_appends_cleanly_and_appending_resumes_af
         .expect("verifies");
     assert!(verification.is_ok(), "{verification:?}");
     assert_eq!(verification.checked, 2);
+}
+
+/// Where a [`Proxy`] cuts the next connection that carries something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The server's answer that ends a transaction (it ends in `ReadyForQuery`): what the
+    /// client sent was committed, and the client never hears of it.
+    AnswerAfterCommit,
+    /// The client's request: the server never gets it.
+    Request,
+}
+
+/// Whether the server's bytes end with `ReadyForQuery` ('Z', length 5, a status byte).
+fn ends_a_transaction(bytes: &[u8]) -> bool {
+    matches!(bytes, [.., b'Z', 0, 0, 0, 5, b'I' | b'T' | b'E'])
+}
+
+/// A TCP proxy in front of the database's server that cuts a connection when asked.
+struct Proxy {
+    port: u16,
+    armed: Arc<std::sync::Mutex<Option<Cut>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy listens");
+        let port = listener.local_addr().expect("an address").port();
+        let armed = Arc::new(std::sync::Mutex::new(None));
+        let task = {
+            let armed = armed.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        continue;
+                    };
+                    tokio::spawn(pipe(client, server, armed.clone()));
+                }
+            })
+        };
+        Proxy {
+            port,
+            armed,
+            _task: task,
+        }
+    }
+
+    fn arm(&self, cut: Cut) {
+        *self.armed.lock().expect("the lock") = Some(cut);
+    }
+
+    /// `database`'s settings, connecting through the proxy.
+    fn settings(&self, database: &TestDatabase) -> StoreSettings {
+        let settings = database.store_settings();
+        let (scheme, rest) = settings.url.split_once("://").expect("a URL");
+        let (authority, path) = rest.split_once('/').expect("a database name");
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"));
+        StoreSettings {
+            url: format!(
+                "{scheme}://{}127.0.0.1:{}/{path}",
+                user.unwrap_or_default(),
+                self.port
+            ),
+            ..settings
+        }
+    }
+}
+
+fn upstream_of(database: &TestDatabase) -> String {
+    let config: tokio_postgres::Config = database.url.parse().expect("a URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        other => panic!("the test database is not on TCP: {other:?}"),
+    };
+    format!(
+        "{host}:{}",
+        config.get_ports().first().copied().unwrap_or(5432)
+    )
+}
+
+/// Passes bytes both ways until one side closes, or until it is armed to cut the direction that
+/// carries something next: then it drops both sockets instead of passing that on.
+async fn pipe(
+    mut client: tokio::net::TcpStream,
+    mut server: tokio::net::TcpStream,
+    armed: Arc<std::sync::Mutex<Option<Cut>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cut_now = |direction: Cut| {
+        let mut armed = armed.lock().expect("the lock");
+        let cut = *armed == Some(direction);
+        if cut {
+            *armed = None;
+        }
+        cut
+    };
+    let (mut from_client, mut from_server) = (vec![0u8; 65536], vec![0u8; 65536]);
+    loop {
+        tokio::select! {
+            read = client.read(&mut from_client) => {
+                let Ok(n @ 1..) = read else { return };
+                if cut_now(Cut::Request) || server.write_all(&from_client[..n]).await.is_err() {
+                    return;
+                }
+            }
+            read = server.read(&mut from_server) => {
+                let Ok(n @ 1..) = read else { return };
+                let answer = &from_server[..n];
+                if (ends_a_transaction(answer) && cut_now(Cut::AnswerAfterCommit))
+                    || client.write_all(answer).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_whose_connection_fails_is_answered_as_it_turned_out() {
+    let database = TestDatabase::new().await;
+    let proxy = Proxy::start(upstream_of(&database)).await;
+    let pool = eventstore::connect(&proxy.settings(&database))
+        .await
+        .expect("the application connects through the proxy");
+    let appender = Appender::start(pool, 256);
+    let stream = &StreamRef::new("contact", Uuid::now_v7());
+    let appender = &appender;
+    let append = |version| async move {
+        let expected = match version {
+            0 => ExpectedVersion::NoStream,
+            version => ExpectedVersion::Exactly(version),
+        };
+        appender.append(append_to(stream, expected, 1)).await
+    };
+    // The first append is written under the head lock, the next on the connection batches are
+    // chained on: the cuts below must find it made, to cut the append itself.
+    for version in 0..2 {
+        append(version).await.expect("appends commit");
+    }
+
+    // The server committed, and its answer was lost with the connection: the append is
+    // answered as committed, not as failed (a client told it failed would send it again).
+    proxy.arm(Cut::AnswerAfterCommit);
+    let lost_answer = append(2).await.expect("answered as committed");
+    assert_eq!(
+        (lost_answer.first_position, lost_answer.streams[0].version),
+        (3, Some(3))
+    );
+    // As at the start: under the head lock, then on a new connection.
+    for version in 3..5 {
+        append(version).await.expect("appends go on");
+    }
+
+    // The request was lost with the connection: nothing was written, and it says so.
+    proxy.arm(Cut::Request);
+    let lost_request = append(5).await;
+    assert!(
+        matches!(lost_request, Err(StoreError::Unavailable(_))),
+        "{lost_request:?}"
+    );
+
+    let after = append(5).await.expect("appends go on");
+    assert_eq!(after.first_position, 6);
+    let log = log(&database).await;
+    assert_gapless(&log, 6);
 }

@@ -37,6 +37,7 @@ pub async fn connect(settings: &StoreSettings) -> Result<Pool, ProjectorError> {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     config.application_name("crm projector");
+    eventstore::detect_dead_peers(&mut config);
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -231,6 +231,9 @@ impl<P: Projection> Session<'_, P> {
                 if let Some(ended) = self.index_when_missing().await? {
                     return Ok(ended);
                 }
+                if until_caught_up && self.caught_up_with_live().await? {
+                    return Ok(Ended::CaughtUp);
+                }
                 tokio::time::sleep_until((started + LINGER).into()).await;
             }
         }
@@ -471,32 +474,44 @@ impl<P: Projection> Session<'_, P> {
         {
             self.generation.watermark = stream_last;
         }
+        drop(client);
         self.publish_status();
-        if nothing_pending && self.applied_since_vacuum >= VACUUM_AFTER_EVENTS {
-            if until_caught_up {
-                // A rebuild swaps in a generation that is ready to serve.
-                self.applied_since_vacuum = 0;
-                if let Some(tending) = self.tending.take() {
-                    let _ = tending.await;
-                }
-                maintenance::tend(
-                    self.resources.pool.clone(),
-                    self.generation.schema.clone(),
-                    Care::VacuumAnalyze,
-                )
-                .await;
-            } else if self.tend(Care::VacuumAnalyze) {
-                self.applied_since_vacuum = 0;
-            }
-        }
-        if until_caught_up && nothing_pending {
-            let live = registry::live(&client, name).await?;
-            let target = live.map_or(0, |live| live.reach());
-            if self.generation.reach() >= target {
+        if until_caught_up {
+            if nothing_pending && self.caught_up_with_live().await? {
                 return Ok(Some(Ended::CaughtUp));
             }
+        } else if nothing_pending
+            && self.applied_since_vacuum >= VACUUM_AFTER_EVENTS
+            && self.tend(Care::VacuumAnalyze)
+        {
+            self.applied_since_vacuum = 0;
         }
         Ok(None)
+    }
+
+    /// Whether a generation being built has reached the live one, made ready to serve first
+    /// (vacuumed and analysed) if so. Asked when the feed is idle, and after every batch that
+    /// did not fill: under a steady stream of events the feed is never idle, and a rebuild must
+    /// still end.
+    async fn caught_up_with_live(&mut self) -> Result<bool, ProjectorError> {
+        let client = self.resources.pool.get().await?;
+        let live = registry::live(&client, self.resources.projection.name()).await?;
+        if self.generation.reach() < live.map_or(0, |live| live.reach()) {
+            return Ok(false);
+        }
+        if self.applied_since_vacuum >= VACUUM_AFTER_EVENTS {
+            self.applied_since_vacuum = 0;
+            if let Some(tending) = self.tending.take() {
+                let _ = tending.await;
+            }
+            maintenance::tend(
+                self.resources.pool.clone(),
+                self.generation.schema.clone(),
+                Care::VacuumAnalyze,
+            )
+            .await;
+        }
+        Ok(true)
     }
 
     /// Starts `care` on the generation's tables in the background unless a pass still runs;

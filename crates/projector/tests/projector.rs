@@ -928,6 +928,54 @@ async fn a_rebuild_builds_beside_the_live_generation_then_swaps_it_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_ends_while_events_keep_coming() {
+    let world = World::new().await;
+    let mut projector = world.projector(Tally::of(Feed::Everything)).await;
+    world.append(800, 8).await;
+    let head = world.head().await;
+    world.wait_for(head).await;
+
+    // A writer that never lets the feed fall quiet while the rebuild runs.
+    let writing = CancellationToken::new();
+    let writer = {
+        let appender = world.appender.clone();
+        let writing = writing.clone();
+        tokio::spawn(async move {
+            while !writing.is_cancelled() {
+                append(&appender, 4, 4).await;
+            }
+        })
+    };
+    let rebuilt = projector::rebuild(
+        world.owner.clone(),
+        world.jetstream().await,
+        &world.nats,
+        Tally::of(Feed::Everything),
+        CancellationToken::new(),
+    );
+    let report = tokio::time::timeout(WAIT, rebuilt)
+        .await
+        .expect("the rebuild ends though the feed is never idle")
+        .expect("the rebuild succeeds");
+    writing.cancel();
+    writer.await.expect("the writer stops");
+    assert_eq!(report.live_generation, 2);
+
+    projector
+        .wait_until("moves to generation 2", |status| status.generation == 2)
+        .await;
+    let head = world.head().await;
+    world.wait_for(head).await;
+    assert_eq!(
+        world.applied("tally_g2").await,
+        world.expected(Feed::Everything).await,
+        "each event applied once, none missed"
+    );
+    projector.stop().await.expect("the projector stops cleanly");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projectors_at_once_apply_each_event_once() {
     let world = World::new().await;
     let first = world.projector(Tally::of(Feed::Everything)).await;

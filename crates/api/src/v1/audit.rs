@@ -7,7 +7,7 @@
 
 use audit::{AuditError, AuditFilter, PageRequest};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::access::{AccessAction, RecordRef};
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::access::Accessor;
 use crate::problem::ApiError;
-use crate::request::{MinPosition, Path};
+use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "audit";
@@ -58,7 +58,7 @@ impl AuditQuery {
     }
 }
 
-type AuditQueryResult = Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>;
+type AuditQueryResult = Result<Query<AuditQuery>, ApiError>;
 
 impl From<AuditError> for ApiError {
     fn from(error: AuditError) -> Self {
@@ -96,8 +96,7 @@ impl Trail {
         // Refused before the query is read: a refusal is logged whatever the query says.
         api.authorize_any(&caller, &access, Resource::Audit, Action::Read, vec![asked])
             .await?;
-        let Query(query) =
-            query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+        let Query(query) = query?;
         let (filter, page, wanted) = query.parts();
         // As of this request by default: the trail waits (bounded) for everything committed
         // before it, so a lagging read model answers 504, never a silently shorter trail. A
@@ -263,11 +262,11 @@ pub struct Inclusion {
 pub async fn inclusion(
     State(api): State<ApiState>,
     accessor: Accessor,
-    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<InclusionQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let accessor = accessor.doing(AccessAction::Audit);
     open_log_checks(&api, &accessor).await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     let tree_head = head_of_size(&api, query.tree_size).await?;
     let proof =
         eventstore::tree::inclusion_proof(api.reader.pool(), query.position, tree_head.position)
@@ -301,11 +300,11 @@ pub struct Consistency {
 pub async fn consistency(
     State(api): State<ApiState>,
     accessor: Accessor,
-    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ConsistencyQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let accessor = accessor.doing(AccessAction::Audit);
     open_log_checks(&api, &accessor).await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     let tree_head = head_of_size(&api, query.to).await?;
     let proof =
         eventstore::tree::consistency_proof(api.reader.pool(), query.from, tree_head.position)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{NewOwner, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
 use crate::problem::ApiError;
-use crate::request::{JsonBody, Path};
+use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
 use policy::Resource;
 
@@ -110,6 +110,7 @@ pub async fn archive(
     State(api): State<ApiState>,
     meta: CommandMeta,
     Path(id): Path<Uuid>,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Companies).await?;
     let request = meta.request(&[]);

@@ -20,7 +20,7 @@ use crate::command::{
     load, with_fresh_reads,
 };
 use crate::problem::ApiError;
-use crate::request::{JsonBody, Path};
+use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
 use policy::Resource;
 
@@ -264,6 +264,7 @@ pub async fn reopen(
     State(api): State<ApiState>,
     meta: CommandMeta,
     Path(id): Path<Uuid>,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&[]);

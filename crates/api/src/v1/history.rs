@@ -4,7 +4,7 @@
 
 use accesslog::{Access, Withheld};
 use axum::Json;
-use axum::extract::{MatchedPath, Query, State};
+use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::access::{AccessAction, RecordRef};
@@ -19,10 +19,10 @@ use super::{reads::collection_of, resource_of};
 use crate::access::Accessor;
 use crate::auth::Caller;
 use crate::problem::ApiError;
-use crate::request::{MinPosition, Path};
+use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
 
-/// The most events one page of `/v1/events` holds.
+/// The most events one page of `/v1/events` or of a record's history holds.
 pub const MAX_EVENTS_PAGE: u32 = 1_000;
 
 /// An event as the log holds it.
@@ -67,36 +67,67 @@ impl From<StoredEvent> for LoggedEvent {
     }
 }
 
-/// One record's events, oldest first.
+/// One record's events, oldest first, a page at a time.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct History {
     pub collection: String,
     pub id: Uuid,
     pub events: Vec<LoggedEvent>,
+    /// The `after` of the next page (the version of this page's last event); absent at the end
+    /// of the record's history as it stands.
+    pub next_after: Option<u64>,
 }
 
-/// Every event of one record, in order, with who and when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Events after this version of the record (0, the default, for the first).
+    pub after: Option<u64>,
+    /// 1 to 1,000; 100 by default.
+    pub limit: Option<u32>,
+    /// Taken here so that it is no unknown parameter; [`MinPosition`] reads it, or the header.
+    #[serde(rename = "min_position")]
+    pub _min_position: Option<u64>,
+}
+
+/// The events of one record, in order, with who and when.
 pub async fn record_history(
     State(api): State<ApiState>,
     accessor: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
     Path(id): Path<Uuid>,
+    query: Result<Query<HistoryQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::History);
     let collection = collection_of(&route)?;
     authorize_history(&api, &caller, &access, collection, id, min_position).await?;
+    let Query(query) = query?;
+    let limit = page_limit(query.limit)?;
+    let after = query.after.unwrap_or(0);
+    let stream = StreamRef::new(collection.stream_type(), id);
     let events = api
         .reader
-        .load_stream(&StreamRef::new(collection.stream_type(), id), 0)
+        .load_stream_page(&stream, after, Some(limit))
         .await?;
-    if events.is_empty() {
+    let exists = !events.is_empty()
+        || (after > 0
+            && !api
+                .reader
+                .load_stream_page(&stream, 0, Some(1))
+                .await?
+                .is_empty());
+    if !exists {
         return Err(ApiError::NotFound("record"));
     }
+    let next_after = (events.len() == limit as usize)
+        .then(|| events.last().and_then(|event| event.stream_version))
+        .flatten();
     let history = History {
         collection: collection.as_str().to_owned(),
         id,
         events: events.into_iter().map(LoggedEvent::from).collect(),
+        next_after,
     };
     let history = api
         .disclose(&access, Withheld::new(history, asked(collection, id)))
@@ -195,9 +226,10 @@ pub struct EventsQuery {
     pub after: Option<u64>,
     /// 1 to 1,000; 100 by default.
     pub limit: Option<u32>,
-    /// Taken, as by every query: this route reads the store itself, which holds every position
-    /// it handed out; one beyond its head is a 504.
-    pub min_position: Option<u64>,
+    /// Taken, as by every query ([`MinPosition`] reads it, or the header): this route reads the
+    /// store itself, which holds every position it handed out; one beyond its head is a 504.
+    #[serde(rename = "min_position")]
+    pub _min_position: Option<u64>,
 }
 
 /// A page of the log.
@@ -212,7 +244,8 @@ pub struct EventsPage {
 pub async fn events(
     State(api): State<ApiState>,
     accessor: Accessor,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    MinPosition(min_position): MinPosition,
+    query: Result<Query<EventsQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::Export);
     // The raw log is every team's: only a reach of all of it lets a caller in (a setting that
@@ -226,20 +259,14 @@ pub async fn events(
         Vec::new(),
     )
     .await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
-    if let Some(wanted) = query.min_position {
+    let Query(query) = query?;
+    if let Some(wanted) = min_position {
         let reached = api.reader.head().await?.position;
         if reached < wanted {
             return Err(ApiError::NotYet { wanted, reached });
         }
     }
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_EVENTS_PAGE {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be from 1 to {MAX_EVENTS_PAGE}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let events = api
         .reader
         .read_from(query.after.unwrap_or(0), limit)
@@ -271,8 +298,19 @@ pub async fn events(
     Ok(Json(page).into_response())
 }
 
+/// A page of events: 100 unless `limit` says otherwise, at most [`MAX_EVENTS_PAGE`].
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(100) {
+        limit @ 1..=MAX_EVENTS_PAGE => Ok(limit),
+        _ => Err(ApiError::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_EVENTS_PAGE}"),
+        )),
+    }
+}
+
 /// The collection whose records a stream type holds (users and username claims too).
-fn collection_named(stream_type: &str) -> Option<&'static str> {
+pub(crate) fn collection_named(stream_type: &str) -> Option<&'static str> {
     records::Collection::ALL
         .into_iter()
         .find(|collection| collection.stream_type() == stream_type)

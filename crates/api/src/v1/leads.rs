@@ -26,7 +26,7 @@ use crate::command::{
 };
 use crate::guard::{Guarded, Written, authorize_write};
 use crate::problem::ApiError;
-use crate::request::{JsonBody, Path};
+use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
 use policy::Resource;
 
@@ -121,6 +121,7 @@ pub async fn qualify(
     State(api): State<ApiState>,
     meta: CommandMeta,
     Path(id): Path<Uuid>,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Leads).await?;
     let request = meta.request(&[]);

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod deals;
+mod follow;
 pub(crate) mod history;
 pub(crate) mod leads;
 pub(crate) mod pipelines;
@@ -49,6 +50,7 @@ pub(crate) fn resource_of(collection: Collection) -> Resource {
 pub fn routes(api: ApiState) -> Router {
     Router::new()
         .route("/v1/events", get(history::events))
+        .route("/v1/events/stream", get(follow::stream))
         .route("/v1/companies/{id}/history", get(history::record_history))
         .route("/v1/contacts/{id}/history", get(history::record_history))
         .route("/v1/leads/{id}/history", get(history::record_history))

@@ -16,7 +16,7 @@ use crate::command::{
     with_fresh_reads,
 };
 use crate::problem::ApiError;
-use crate::request::{JsonBody, MinPosition, Path};
+use crate::request::{JsonBody, MinPosition, NoBody, Path};
 use crate::state::ApiState;
 use policy::Resource;
 
@@ -189,6 +189,7 @@ pub async fn remove_stage(
     meta: CommandMeta,
     Path((id, key)): Path<(Uuid, String)>,
     min_position: MinPosition,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Pipelines).await?;
     let key = StageKey::parse(&key).map_err(|_| ApiError::NotFound("stage"))?;

@@ -6,7 +6,7 @@
 //! ever holds what the caller may see) and logged before its data goes out.
 
 use axum::Json;
-use axum::extract::{MatchedPath, Query, State};
+use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::resource_of;
 use crate::access::Accessor;
 use crate::problem::ApiError;
-use crate::request::{MinPosition, Path};
+use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "records";
@@ -119,10 +119,10 @@ pub async fn get_record(
     min_position: MinPosition,
     route: MatchedPath,
     Path(id): Path<Uuid>,
-    query: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<RecordQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let collection = collection_of(&route)?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     let min_position = MinPosition(min_position.0.or(query.min_position));
     if let Some(as_of) = query.as_of {
         return super::history::record_as_of(&api, accessor, min_position, collection, id, as_of)
@@ -180,14 +180,14 @@ pub async fn list_records(
     accessor: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::List);
     let collection = collection_of(&route)?;
     let resource = resource_of(collection);
     api.authorize_any(&caller, &access, resource, Action::Read, Vec::new())
         .await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     plain_text("tag", query.tag.as_deref())?;
     plain_text("q", query.q.as_deref())?;
     let min_position = MinPosition(min_position.0.or(query.min_position));

@@ -5,7 +5,7 @@
 //! A report counts only the deals the caller may see (a manager's team's, an analyst's all), and
 //! each is logged as an access (action `export`) before it is answered, like every read.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use domain::access::{AccessAction, RecordRef};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::access::Accessor;
 use crate::export::{self, Format};
 use crate::problem::ApiError;
-use crate::request::MinPosition;
+use crate::request::{MinPosition, Query};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "pipeline";
@@ -36,7 +36,7 @@ impl From<PipelineError> for ApiError {
     }
 }
 
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+type QueryResult<T> = Result<Query<T>, ApiError>;
 
 /// What every report takes: whose deals to count, how to answer, how fresh.
 #[derive(Debug, Default, Deserialize)]
@@ -79,8 +79,7 @@ impl Report {
         query: QueryResult<ReportQuery>,
     ) -> Result<Report, ApiError> {
         let Accessor { caller, access } = accessor.doing(AccessAction::Export);
-        let Query(query) =
-            query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+        let Query(query) = query?;
         let asked: Vec<RecordRef> = query.pipeline_id.map(pipeline_ref).into_iter().collect();
         api.authorize_any(&caller, &access, Resource::Reports, Action::Read, asked)
             .await?;

@@ -5,7 +5,7 @@
 //! and both are logged before they are answered.
 
 use axum::Json;
-use axum::extract::{MatchedPath, Query, State};
+use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use domain::access::AccessAction;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::resource_of;
 use crate::access::Accessor;
 use crate::problem::ApiError;
-use crate::request::{MinPosition, Path};
+use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "scoring";
@@ -109,7 +109,7 @@ pub async fn ranked_scores(
     accessor: Accessor,
     min_position: MinPosition,
     route: MatchedPath,
-    query: Result<Query<RankedQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<RankedQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::List);
     let collection = scored_collection(&route)?;
@@ -117,7 +117,7 @@ pub async fn ranked_scores(
     let resource = resource_of(collection);
     api.authorize_any(&caller, &access, resource, Action::Read, Vec::new())
         .await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     let wanted = MinPosition(min_position.0.or(query.min_position));
     let schema = super::reads::schema_of(&api, READ_MODEL, wanted).await?;
     let visibility = api.policy.visibility(&caller.principal(), resource);

@@ -7,7 +7,7 @@
 //! deals). Each page is logged, naming every record it shows, before it is answered.
 
 use axum::Json;
-use axum::extract::{MatchedPath, Query, State};
+use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::access::AccessAction;
@@ -21,7 +21,7 @@ use super::reads::collection_of;
 use super::resource_of;
 use crate::access::Accessor;
 use crate::problem::ApiError;
-use crate::request::{MinPosition, Path};
+use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
 
 const READ_MODEL: &str = "timeline";
@@ -59,7 +59,7 @@ pub async fn customer_timeline(
     min_position: MinPosition,
     route: MatchedPath,
     Path(id): Path<Uuid>,
-    query: Result<Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<TimelineQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::Timeline);
     let collection = collection_of(&route)?;
@@ -72,7 +72,7 @@ pub async fn customer_timeline(
     let asked = || vec![record_ref(collection, id)];
     api.authorize_any(&caller, &access, resource, Action::Read, asked())
         .await?;
-    let Query(query) = query.map_err(|rejection| ApiError::invalid("", rejection.body_text()))?;
+    let Query(query) = query?;
     let wanted = MinPosition(min_position.0.or(query.min_position));
     let records = super::reads::live_schema(&api, wanted).await?;
     let found = api

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{ensure_linked, ensure_user};
 use crate::command::{CommandMeta, Committed, execute, execute_all};
 use crate::problem::ApiError;
-use crate::request::{JsonBody, Path};
+use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
 use policy::Resource;
 
@@ -206,6 +206,7 @@ pub async fn complete_task(
     State(api): State<ApiState>,
     meta: CommandMeta,
     Path(id): Path<Uuid>,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Tasks).await?;
     let request = meta.request(&[]);

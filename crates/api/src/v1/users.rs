@@ -20,7 +20,7 @@ use crate::command::{
     Attempt, CommandMeta, CommandRequest, Committed, execute, new_events, retrying, with_position,
 };
 use crate::problem::ApiError;
-use crate::request::{IdempotencyKey, IfMatch, JsonBody, Path};
+use crate::request::{IdempotencyKey, IfMatch, JsonBody, NoBody, Path};
 use crate::state::ApiState;
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -254,6 +254,7 @@ pub async fn deactivate(
     State(api): State<ApiState>,
     meta: CommandMeta,
     Path(id): Path<Uuid>,
+    _: NoBody,
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, policy::Resource::Users).await?;
     if id == meta.caller.user_id {

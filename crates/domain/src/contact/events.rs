@@ -132,7 +132,9 @@ pub struct LinkClicked {
 }
 
 /// An absolute `http` or `https` URL with a host, of at most [`TrackedUrl::MAX_CHARS`]
-/// characters, without spaces or control characters; kept as given (trimmed).
+/// characters, without spaces or control characters; kept as given (trimmed), except that
+/// characters a URI may not hold (`ü`, `|`, ...) are percent-encoded, so that it is the URI its
+/// schema says it is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TrackedUrl(String);
@@ -142,12 +144,6 @@ impl TrackedUrl {
 
     pub fn parse(text: &str) -> Result<TrackedUrl, DomainError> {
         let text = text.trim();
-        if text.chars().count() > Self::MAX_CHARS {
-            return Err(DomainError::invalid_value(format!(
-                "must be at most {} characters",
-                Self::MAX_CHARS
-            )));
-        }
         let lower = text.to_ascii_lowercase();
         let Some(rest) = ["https://", "http://"]
             .iter()
@@ -168,8 +164,32 @@ impl TrackedUrl {
         if host.is_empty() {
             return Err(DomainError::invalid_value("must name a host"));
         }
-        Ok(TrackedUrl(text.to_owned()))
+        let url = percent_encoded(text);
+        if url.chars().count() > Self::MAX_CHARS {
+            return Err(DomainError::invalid_value(format!(
+                "must be at most {} characters (percent-encoded)",
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(TrackedUrl(url))
     }
+}
+
+/// `text` with every character outside RFC 3986's (unreserved, reserved and `%`) percent-encoded
+/// as UTF-8; a URL already so encoded is unchanged.
+fn percent_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c) {
+            encoded.push(c);
+        } else {
+            let mut bytes = [0u8; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    encoded
 }
 
 string_value!(TrackedUrl, {

@@ -245,6 +245,10 @@ fn a_tracked_url_is_an_absolute_http_url_of_at_most_two_thousand_characters() {
     ] {
         assert!(TrackedUrl::parse(bad).is_err(), "{bad:?}");
     }
+    // What a URI may not hold is percent-encoded, once.
+    let encoded = url("https://shop.example/\u{fc}ber?q=a|b");
+    assert_eq!(encoded.as_str(), "https://shop.example/%C3%BCber?q=a%7Cb");
+    assert_eq!(url(encoded.as_str()), encoded);
     let stored = serde_json::json!({"url": "mailto:a@b.example", "campaign_id": null,
         "clicked_at": "2025-06-02T09:41:07Z"});
     assert!(Event::from_stored("link_clicked", 1, &stored).is_err());

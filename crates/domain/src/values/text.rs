@@ -88,13 +88,15 @@ impl Tags {
     pub const MAX_TAGS: usize = 32;
     pub const MAX_TAG_CHARS: usize = 64;
 
-    /// Tags that differ only in case or surrounding space are one tag.
+    /// Tags that differ only in case or surrounding space are one tag. A tag is bounded as it
+    /// is kept, lower-cased: lower-casing can lengthen it (`İ` becomes two characters), and a
+    /// stored tag longer than the bound could not be read back.
     pub fn parse<S: AsRef<str>>(tags: &[S]) -> Result<Tags, DomainError> {
         let mut set = BTreeSet::new();
         for (index, tag) in tags.iter().enumerate() {
-            let tag = single_line(tag.as_ref(), Self::MAX_TAG_CHARS)
+            let tag = single_line(&tag.as_ref().to_lowercase(), Self::MAX_TAG_CHARS)
                 .map_err(|error| error.within(&format!("[{index}]")))?;
-            set.insert(tag.to_lowercase());
+            set.insert(tag);
         }
         if set.len() > Self::MAX_TAGS {
             return Err(DomainError::invalid_value(format!(
@@ -234,6 +236,18 @@ mod tests {
             DomainError::invalid("tags[1]", "must not be empty")
         );
         assert!(Tags::parse(&["x".repeat(65)]).is_err());
+    }
+
+    #[test]
+    fn a_tag_is_bounded_as_it_is_kept_lower_cased() {
+        // 40 characters, 80 once lower-cased: what was kept could not be read back.
+        let grown = "\u{130}".repeat(40);
+        assert_eq!(grown.chars().count(), 40);
+        assert!(Tags::parse(&[grown]).is_err());
+        let fits = "\u{130}".repeat(32);
+        let tags = Tags::parse(&[fits]).unwrap();
+        let kept: Vec<String> = tags.iter().map(str::to_owned).collect();
+        assert_eq!(Tags::parse(&kept).unwrap(), tags);
     }
 
     #[test]

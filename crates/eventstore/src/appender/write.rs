@@ -119,13 +119,13 @@ pub(super) async fn under_lock(
     client: &mut Object,
     sequencer: &mut Sequencer,
     batch: &[Checked],
-) -> Result<Vec<Outcome>, StoreError> {
+) -> Result<Vec<Outcome>, Unwritten> {
     let statements = Statements::prepare(client).await?;
     let transaction = client.transaction().await?;
     let streams: Vec<&StreamRef> = domain_appends(batch).map(|append| &append.stream).collect();
     // Sent together (one round trip); the server runs them in order, so both lookups see the
     // log as it stands once this transaction holds the head.
-    let (head, recorded, versions) = tokio::try_join!(
+    let ((head, backend), recorded, versions) = tokio::try_join!(
         lock_head(&transaction, &statements),
         recorded_keys(&transaction, &statements, batch),
         stream_versions(&transaction, &statements, &streams),
@@ -140,14 +140,129 @@ pub(super) async fn under_lock(
     let to = plan.to;
     let appended = std::mem::take(&mut plan.versions);
     let (args, outcomes) = AppendArgs::of(plan)?;
-    if writes {
+    if !writes {
+        transaction.commit().await?;
+        sequencer.committed_at(to, appended);
+        return Ok(outcomes);
+    }
+    let marker = args.marker();
+    let written = async {
         transaction
             .execute(&statements.append_batch, &args.params())
             .await?;
+        transaction.commit().await
     }
-    transaction.commit().await?;
-    sequencer.committed_at(to, appended);
-    Ok(outcomes)
+    .await;
+    match written {
+        Ok(()) => {
+            sequencer.committed_at(to, appended);
+            Ok(outcomes)
+        }
+        Err(error) => Err(Unwritten::after_sending(error, backend, marker, outcomes)),
+    }
+}
+
+/// Why a batch was not answered as written.
+pub(super) enum Unwritten {
+    /// Nothing of it was written.
+    Failed(StoreError),
+    /// The connection failed once it was sent: it may have committed ([`committed`] tells).
+    Unknown { error: StoreError, sent: Sent },
+}
+
+/// A batch sent on a connection that then failed: enough to find out whether it committed, and
+/// its outcomes if it did.
+pub(super) struct Sent {
+    /// The server process of that connection: until it is gone, the batch may still commit.
+    pub backend: i32,
+    pub marker: Marker,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Something the batch writes, to look for: its first event, or (a batch of keys only) its
+/// first idempotency key.
+pub(super) enum Marker {
+    Event(uuid::Uuid),
+    Key(String),
+}
+
+impl Unwritten {
+    /// The failure of a batch already sent: a refusal by the server wrote nothing, while a lost
+    /// connection leaves the outcome to be found out.
+    pub(super) fn after_sending(
+        error: tokio_postgres::Error,
+        backend: i32,
+        marker: Option<Marker>,
+        outcomes: Vec<Outcome>,
+    ) -> Unwritten {
+        let Some(marker) = marker.filter(|_| error.as_db_error().is_none()) else {
+            return Unwritten::Failed(error.into());
+        };
+        Unwritten::Unknown {
+            error: error.into(),
+            sent: Sent {
+                backend,
+                marker,
+                outcomes,
+            },
+        }
+    }
+}
+
+impl From<StoreError> for Unwritten {
+    fn from(error: StoreError) -> Self {
+        Unwritten::Failed(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for Unwritten {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Unwritten::Failed(error.into())
+    }
+}
+
+/// How long the server may take to end the session of a connection that failed under a batch
+/// (it notices within about 30 s, `detect_dead_peers`).
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the batch `sent` committed, once the server process it was sent to has ended (so it
+/// can commit nothing more); an error when that cannot be known (the server does not answer, or
+/// the process lives on).
+pub(super) async fn committed(
+    pool: &deadpool_postgres::Pool,
+    sent: &Sent,
+) -> Result<bool, StoreError> {
+    let client = pool.get().await?;
+    let deadline = std::time::Instant::now() + SETTLE_WAIT;
+    while client
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND pid <> pg_backend_pid()",
+            &[&sent.backend],
+        )
+        .await?
+        .is_some()
+    {
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(format!(
+                "server process {} still runs the batch",
+                sent.backend
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let found = match &sent.marker {
+        Marker::Event(id) => {
+            client
+                .query_opt("SELECT 1 FROM events WHERE event_id = $1", &[id])
+                .await?
+        }
+        Marker::Key(key) => {
+            client
+                .query_opt("SELECT 1 FROM idempotency_keys WHERE key = $1", &[key])
+                .await?
+        }
+    };
+    Ok(found.is_some())
 }
 
 /// The refusal of a request whose `none_since` an event in the log breaks. Such a request is
@@ -242,7 +357,7 @@ impl Statements {
     }
 }
 
-const LOCK_HEAD: &str = "SELECT position, hash FROM log_head FOR UPDATE";
+const LOCK_HEAD: &str = "SELECT position, hash, pg_backend_pid() FROM log_head FOR UPDATE";
 
 /// The first event after `$1` of a `$2` stream that matches one of the (type, contained payload)
 /// pairs: a short range of the primary key, since `$1` is a recent head.
@@ -267,15 +382,17 @@ const APPEND_BATCH: &str = "SELECT append_batch($1::bigint, $2::bytea, $3::bytea
      $11::text[], $12::integer[], $13::timestamptz[], $14::text[], $15::uuid[], $16::uuid[], \
      $17::jsonb[], $18::bytea[], $19::text[], $20::bytea[], $21::jsonb[])";
 
+/// The head, locked, and the server process that holds it.
 async fn lock_head(
     client: &impl GenericClient,
     statements: &Statements,
-) -> Result<Head, StoreError> {
+) -> Result<(Head, i32), StoreError> {
     let head = client.query_one(&statements.lock_head, &[]).await?;
-    Ok(Head {
+    let locked = Head {
         position: to_u64(head.get(0))?,
         hash: to_hash(head.get(1))?,
-    })
+    };
+    Ok((locked, head.get(2)))
 }
 
 /// The first result and fingerprint of every idempotency key in the batch that is recorded.
@@ -366,6 +483,15 @@ impl AppendArgs {
             keys,
         };
         Ok((args, outcomes))
+    }
+
+    /// What to look for to know whether the batch committed (`None`: it writes nothing).
+    pub(super) fn marker(&self) -> Option<Marker> {
+        match (self.events.event_id.first(), self.keys.key.first()) {
+            (Some(id), _) => Some(Marker::Event(*id)),
+            (None, Some(key)) => Some(Marker::Key(key.clone())),
+            (None, None) => None,
+        }
     }
 
     fn params(&self) -> [&(dyn ToSql + Sync); 21] {

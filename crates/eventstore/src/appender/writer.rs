@@ -21,7 +21,7 @@ use tokio_postgres::Statement;
 
 use super::plan::Outcome;
 use super::sequencer::Sequencer;
-use super::write::{self, Judged, Statements};
+use super::write::{self, Judged, Marker, Sent, Statements, Unwritten};
 use super::{Checked, Job};
 use crate::error::StoreError;
 use crate::model::Appended;
@@ -41,14 +41,24 @@ struct Batch {
 struct InFlight {
     batch: Batch,
     outcomes: Vec<Outcome>,
+    /// What to look for, and on which server process, if the answer does not come.
+    marker: Option<Marker>,
+    backend: i32,
     response: Response,
+}
+
+/// The connection batches chained onto the tip are sent on (in chain order).
+struct Connection {
+    client: Arc<Object>,
+    append_batch: Statement,
+    /// Its server process.
+    backend: i32,
 }
 
 struct Writer {
     pool: Pool,
     sequencer: Sequencer,
-    /// The connection batches chained onto the tip are sent on (in chain order).
-    connection: Option<(Arc<Object>, Statement)>,
+    connection: Option<Connection>,
     in_flight: VecDeque<InFlight>,
     /// Batches to write under the head lock once nothing is in flight.
     under_lock: VecDeque<Batch>,
@@ -99,7 +109,7 @@ pub(super) async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>, batch_max: us
             }
         };
         match event {
-            Event::Answered(result) => writer.answer_front(result),
+            Event::Answered(result) => writer.answer_front(result).await,
             Event::Taken(0) => open = false,
             Event::Taken(_) => {
                 gather_stragglers(&mut jobs, &mut waiting, batch_max).await;
@@ -180,7 +190,8 @@ impl Writer {
             Ok(Judged::UnderLock) => self.under_lock.push_back(batch),
             Ok(Judged::Answered(outcomes)) => self.answer(batch, outcomes),
             Ok(Judged::Chained(args, outcomes)) => match self.connection().await {
-                Ok((client, statement)) => {
+                Ok((client, statement, backend)) => {
+                    let marker = args.marker();
                     let mut response: Response = Box::pin(write::send(client, statement, args));
                     // The statement goes out on the first poll: batches reach the server in the
                     // order they were chained.
@@ -190,6 +201,8 @@ impl Writer {
                     self.in_flight.push_back(InFlight {
                         batch,
                         outcomes,
+                        marker,
+                        backend,
                         response,
                     });
                 }
@@ -202,20 +215,36 @@ impl Writer {
         }
     }
 
-    async fn connection(&mut self) -> Result<(Arc<Object>, Statement), StoreError> {
-        if let Some((client, statement)) = &self.connection {
-            return Ok((client.clone(), statement.clone()));
+    async fn connection(&mut self) -> Result<(Arc<Object>, Statement, i32), StoreError> {
+        if let Some(connection) = &self.connection {
+            return Ok((
+                connection.client.clone(),
+                connection.append_batch.clone(),
+                connection.backend,
+            ));
         }
         let client = self.pool.get().await?;
-        let statement = Statements::prepare(&client).await?.append_batch;
+        let append_batch = Statements::prepare(&client).await?.append_batch;
+        let backend = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
         let client = Arc::new(client);
-        self.connection = Some((client.clone(), statement.clone()));
-        Ok((client, statement))
+        self.connection = Some(Connection {
+            client: client.clone(),
+            append_batch: append_batch.clone(),
+            backend,
+        });
+        Ok((client, append_batch, backend))
     }
 
-    fn answer_front(&mut self, result: Result<u64, tokio_postgres::Error>) {
+    async fn answer_front(&mut self, result: Result<u64, tokio_postgres::Error>) {
         let Some(InFlight {
-            batch, outcomes, ..
+            batch,
+            outcomes,
+            marker,
+            backend,
+            ..
         }) = self.in_flight.pop_front()
         else {
             return;
@@ -230,7 +259,8 @@ impl Writer {
             Err(error) => {
                 self.sequencer.forget();
                 self.connection = None;
-                self.fail(batch, &error.into());
+                let unwritten = Unwritten::after_sending(error, backend, marker, outcomes);
+                self.settle(batch, unwritten).await;
             }
         }
     }
@@ -240,13 +270,39 @@ impl Writer {
             Ok(mut client) => {
                 write::under_lock(&mut client, &mut self.sequencer, &batch.requests).await
             }
-            Err(error) => Err(error.into()),
+            Err(error) => Err(Unwritten::Failed(error.into())),
         };
         match written {
             Ok(outcomes) => self.answer(batch, outcomes),
-            Err(error) => {
+            Err(unwritten) => {
                 self.sequencer.forget();
-                self.fail(batch, &error);
+                self.settle(batch, unwritten).await;
+            }
+        }
+    }
+
+    /// Answers a batch that was not answered as written: as failed when nothing of it was,
+    /// as written when its connection failed after it had committed, and as of unknown outcome
+    /// when that cannot be found out. Never as failed when it may have committed: a client told
+    /// so would send it again.
+    async fn settle(&mut self, batch: Batch, unwritten: Unwritten) {
+        let (error, sent) = match unwritten {
+            Unwritten::Failed(error) => return self.fail(batch, &error),
+            Unwritten::Unknown { error, sent } => (error, sent),
+        };
+        match write::committed(&self.pool, &sent).await {
+            Ok(true) => {
+                tracing::warn!(error = %error, requests = batch.replies.len(), "the connection failed after a batch committed; answered as written");
+                let Sent { outcomes, .. } = sent;
+                self.answer(batch, outcomes);
+            }
+            Ok(false) => self.fail(batch, &error),
+            Err(unknown) => {
+                let message = format!("{error}; whether it committed cannot be told: {unknown}");
+                tracing::warn!(error = %message, requests = batch.replies.len(), "append batch of unknown outcome");
+                for reply in batch.replies {
+                    let _ = reply.send(Err(StoreError::OutcomeUnknown(message.clone())));
+                }
             }
         }
     }
