@@ -126,7 +126,13 @@ impl Application {
         settings.relay.validate()?;
         let pool = eventstore::connect(&settings.database).await?;
         let read_models = projector::connect(&settings.database).await?;
-        let nats = eventlog::connect(&settings.nats).await?;
+        // The API alone commits commands without NATS: it starts while NATS is down (its
+        // readiness says so). Every other role needs it, and a wrong URL is better told at once.
+        let nats = if roles == [Role::Api] {
+            eventlog::connect_or_later(&settings.nats).await?
+        } else {
+            eventlog::connect(&settings.nats).await?
+        };
         let mut started: Vec<StartRole> = Vec::new();
         let stopping = CancellationToken::new();
 

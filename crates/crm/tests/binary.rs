@@ -378,7 +378,7 @@ async fn bad_settings_are_errors_that_name_the_setting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_add_prints_a_token_that_authenticates_and_refuses_a_taken_name() {
+async fn user_add_prints_a_token_that_authenticates_on_an_api_started_without_nats() {
     let system = System::new().await;
     let added = system.run(&["user", "add", "sally", "--role", "sales", "--team", "north"]);
     assert!(added.status.success(), "{}", text(&added.stderr));
@@ -405,9 +405,13 @@ async fn user_add_prints_a_token_that_authenticates_and_refuses_a_taken_name() {
         text(&bad_role.stderr)
     );
 
+    // The API commits commands without NATS, so it starts without it too.
     let port = testkit::free_port();
     let mut api = system.crm(&["serve", "api"]);
-    api.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"));
+    api.env("CRM_API_LISTEN", format!("127.0.0.1:{port}")).env(
+        "CRM_NATS_URL",
+        format!("nats://127.0.0.1:{}", testkit::free_port()),
+    );
     let mut api = api
         .stdout(Stdio::null())
         .stderr(Stdio::null())

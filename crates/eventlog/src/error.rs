@@ -90,11 +90,36 @@ impl LogError {
 /// and checks that the server is at least nats-server 2.9 with JetStream. Once connected, the
 /// client reconnects by itself (to any server of the list) for as long as the process runs.
 pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, LogError> {
-    let unreachable = |message: String| LogError::Settings {
-        setting: "nats_url",
-        message: format!("cannot connect to {}: {message}", settings.url),
-    };
-    let options = async_nats::ConnectOptions::new()
+    let client = first_connection(settings)
+        .await
+        .map_err(|message| LogError::Settings {
+            setting: "nats_url",
+            message,
+        })?;
+    checked(client, settings)
+}
+
+/// As [`connect`], except that a server that does not answer yet is no error: the client
+/// connects when one does (the API commits commands without NATS, and must start without it).
+pub async fn connect_or_later(settings: &NatsSettings) -> Result<async_nats::Client, LogError> {
+    match first_connection(settings).await {
+        Ok(client) => checked(client, settings),
+        Err(message) => {
+            tracing::warn!(setting = "nats_url", error = %message, "NATS does not answer; connecting when it does");
+            options()
+                .retry_on_initial_connect()
+                .connect(settings.servers())
+                .await
+                .map_err(|error| LogError::Settings {
+                    setting: "nats_url",
+                    message: describe(&error),
+                })
+        }
+    }
+}
+
+fn options() -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
         .name("crm")
         .connection_timeout(CONNECT_TIMEOUT)
         .max_reconnects(None)
@@ -105,14 +130,26 @@ pub async fn connect(settings: &NatsSettings) -> Result<async_nats::Client, LogE
             }
             let exponent = u32::try_from(attempts.min(6) - 2).unwrap_or(4);
             Duration::from_millis(100 * 2_u64.pow(exponent)).min(Duration::from_secs(2))
-        });
-    let client = tokio::time::timeout(
+        })
+}
+
+/// A client connected now, or why there is none (the server did not answer).
+async fn first_connection(settings: &NatsSettings) -> Result<async_nats::Client, String> {
+    let unreachable = |message: String| format!("cannot connect to {}: {message}", settings.url);
+    tokio::time::timeout(
         CONNECT_TIMEOUT + Duration::from_secs(1),
-        options.connect(settings.servers()),
+        options().connect(settings.servers()),
     )
     .await
     .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
-    .map_err(|error| unreachable(describe(&error)))?;
+    .map_err(|error| unreachable(describe(&error)))
+}
+
+/// The client, if its server is one the relay can rely on.
+fn checked(
+    client: async_nats::Client,
+    settings: &NatsSettings,
+) -> Result<async_nats::Client, LogError> {
     let info = client.server_info();
     if !at_least(&info.version, MINIMUM_SERVER) {
         return Err(LogError::Settings {

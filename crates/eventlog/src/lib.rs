@@ -21,7 +21,7 @@ pub use envelope::{
     CONTENT_TYPE, DataContentType, ENVELOPE_VERSION, Envelope, SpecVersion, envelope_schema,
     user_of_actor,
 };
-pub use error::{LogError, connect};
+pub use error::{LogError, connect, connect_or_later};
 pub use follow::{Followed, Follower};
 pub use relay::{LEADER_LOCK_KEY, Relay, RelayStatus};
 pub use settings::{NatsSettings, RelaySettings};
