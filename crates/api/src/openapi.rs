@@ -1668,13 +1668,29 @@ fn readiness_schema() -> Value {
     });
     json!({
         "type": "object",
-        "required": ["ready", "store", "stream", "relay_lag", "projections"],
+        "required": ["ready", "store", "stream", "relay_lag", "tree_head", "unsigned_events", "projections"],
         "properties": {
             "ready": { "type": "boolean" },
             "store": probe,
             "stream": probe,
             "relay_lag": {
                 "description": "Committed events not yet on the stream.",
+                "type": ["integer", "null"],
+                "minimum": 0,
+            },
+            "tree_head": {
+                "description": "The latest signed tree head: its size, when it was signed and \
+                    how long ago; null before the first.",
+                "type": ["object", "null"],
+                "required": ["size", "signed_at", "age_seconds"],
+                "properties": {
+                    "size": { "type": "integer", "minimum": 1 },
+                    "signed_at": { "type": "string", "format": "date-time" },
+                    "age_seconds": { "type": "integer", "minimum": 0 },
+                },
+            },
+            "unsigned_events": {
+                "description": "Committed events no signed tree head covers yet.",
                 "type": ["integer", "null"],
                 "minimum": 0,
             },

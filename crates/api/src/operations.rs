@@ -43,6 +43,12 @@ struct Readiness {
     stream: Probe,
     /// Committed events not yet on the stream.
     relay_lag: Option<u64>,
+    /// The latest signed tree head, which an outsider can hold the log to; the relay signs one
+    /// at least every minute while events come, so an old one with events after it means they
+    /// go unsigned.
+    tree_head: Option<SignedHead>,
+    /// Committed events no signed tree head covers yet.
+    unsigned_events: Option<u64>,
     /// Each read model: how far it has applied, how far it trails the store, and the event it
     /// stopped at if it refused one.
     projections: Vec<ProjectionReadiness>,
@@ -56,6 +62,13 @@ struct ProjectionReadiness {
     lag: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<(u64, String)>,
+}
+
+#[derive(Debug, Serialize)]
+struct SignedHead {
+    size: u64,
+    signed_at: chrono::DateTime<chrono::Utc>,
+    age_seconds: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,7 +91,11 @@ async fn readiness(state: &OperationsState) -> Readiness {
     let store = tokio::time::timeout(PROBE_TIMEOUT, state.reader.head());
     let stream = tokio::time::timeout(PROBE_TIMEOUT, state.stream.last_sequence());
     let projections = tokio::time::timeout(PROBE_TIMEOUT, state.projections.live());
-    let (store, stream, projections) = tokio::join!(store, stream, projections);
+    let signed = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        eventstore::tree::latest_tree_head(state.reader.pool()),
+    );
+    let (store, stream, projections, signed) = tokio::join!(store, stream, projections, signed);
     let store = match store {
         Ok(Ok(head)) => Probe::Position(head.position),
         Ok(Err(error)) => Probe::Error(error.to_string()),
@@ -109,11 +126,25 @@ async fn readiness(state: &OperationsState) -> Readiness {
         _ => Vec::new(),
     };
     let projectors_healthy = projections.iter().all(|p| p.failure.is_none());
+    let tree_head = match signed {
+        Ok(Ok(head)) => head.map(|head| SignedHead {
+            size: head.position,
+            age_seconds: u64::try_from((chrono::Utc::now() - head.signed_at).num_seconds())
+                .unwrap_or(0),
+            signed_at: head.signed_at,
+        }),
+        _ => None,
+    };
+    let unsigned_events = store
+        .position()
+        .map(|head| head.saturating_sub(tree_head.as_ref().map_or(0, |signed| signed.size)));
     Readiness {
         ready: relay_lag.is_some() && projectors_healthy,
         store,
         stream,
         relay_lag,
+        tree_head,
+        unsigned_events,
         projections,
     }
 }
@@ -155,6 +186,25 @@ async fn metrics(State(state): State<OperationsState>) -> Response {
         "relay_lag_events",
         "Committed events not yet carried to JetStream",
         readiness.relay_lag,
+    );
+    gauge(
+        &mut registry,
+        "tree_head_size",
+        "The events the latest signed tree head covers",
+        readiness.tree_head.as_ref().map(|head| head.size),
+    );
+    gauge(
+        &mut registry,
+        "tree_head_age_seconds",
+        "How long ago the latest tree head was signed (one comes at least every minute while \
+         events do)",
+        readiness.tree_head.as_ref().map(|head| head.age_seconds),
+    );
+    gauge(
+        &mut registry,
+        "unsigned_events",
+        "Committed events no signed tree head covers yet",
+        readiness.unsigned_events,
     );
     let positions = Family::<Vec<(String, String)>, Gauge>::default();
     let lags = Family::<Vec<(String, String)>, Gauge>::default();

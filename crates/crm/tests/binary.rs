@@ -258,7 +258,8 @@ async fn up_serves_health_readiness_and_metrics() {
     let mut crm = system.crm(&["up"]);
     // Demo data would be appended while the counts below are read.
     crm.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CRM_DEMO_SEED", "false");
+        .env("CRM_DEMO_SEED", "false")
+        .env("CRM_RELAY_CHECKPOINT_EVERY_EVENTS", events.to_string());
     let mut crm = crm
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -283,7 +284,15 @@ async fn up_serves_health_readiness_and_metrics() {
     };
     let health = get("/healthz").await;
     let ready = get("/readyz").await;
-    let metrics = get("/metrics").await;
+    // The relay signs a tree head over the three events soon after it carried them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let metrics = get("/metrics").await;
+        if metrics.contains(&format!("crm_tree_head_size {events}")) || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     kill(&mut crm);
 
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
@@ -297,6 +306,12 @@ async fn up_serves_health_readiness_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("crm_relay_lag_events 0"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("crm_tree_head_size {events}"))
+            && metrics.contains("crm_unsigned_events 0")
+            && metrics.contains("crm_tree_head_age_seconds"),
+        "{metrics}"
+    );
 }
 
 /// A minimal HTTP/1.1 GET, enough to read a status line and a body.
