@@ -1143,3 +1143,104 @@ async fn stages_tasks_companies_and_users_change_as_their_lifecycles_allow() {
         .expect(403);
     system.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_changes_a_users_role_and_team_and_rotates_their_tokens() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let (sam, first_token) = system.user("sam", "sales", Some("north")).await;
+    let path = format!("/v1/users/{sam}");
+
+    let read = system.get(&admin, &path).await.expect(200);
+    assert_eq!(
+        (
+            &read.body["username"],
+            &read.body["role"],
+            &read.body["team"]
+        ),
+        (&json!("sam"), &json!("sales"), &json!("north"))
+    );
+    assert_eq!(read.body["active"], true);
+    assert_eq!(
+        read.body["tokens_issued_at"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        !read.body.to_string().contains("token_hash"),
+        "{}",
+        read.body
+    );
+    system.get(&first_token, &path).await.expect(403);
+    system
+        .get(&admin, &format!("/v1/users/{}", Uuid::now_v7()))
+        .await
+        .expect(404);
+
+    // A new role and no team apply to the user's very next request.
+    system.get(&first_token, "/v1/contacts").await.expect(200);
+    let changed = system
+        .patch(&admin, &path, json!({"role": "auditor", "team": null}))
+        .await
+        .expect(200);
+    assert_eq!(changed.body["version"], 4);
+    system.get(&first_token, "/v1/contacts").await.expect(403);
+    let read = system.get(&admin, &path).await.expect(200);
+    assert_eq!(
+        (&read.body["role"], &read.body["team"]),
+        (&json!("auditor"), &json!(null))
+    );
+    let refused = system
+        .patch(&admin, &path, json!({"role": null}))
+        .await
+        .expect(422);
+    assert_eq!(refused.invalid_field(), "role");
+    let (boss, boss_token) = system.user("boss", "admin", None).await;
+    system
+        .patch(
+            &boss_token,
+            &format!("/v1/users/{boss}"),
+            json!({"role": "sales"}),
+        )
+        .await
+        .expect(409);
+
+    // A token issued beside the first, then a rotation that leaves only the newest.
+    let tokens = format!("{path}/tokens");
+    let second = system.post(&admin, &tokens, json!({})).await.expect(201);
+    let second_token = second.body["token"].as_str().expect("a token").to_owned();
+    for token in [&first_token, &second_token] {
+        system.get(token, "/v1/contacts").await.expect(403);
+    }
+    let rotated = system
+        .post(&admin, &tokens, json!({"revoke_others": true}))
+        .await
+        .expect(201);
+    let third_token = rotated.body["token"].as_str().expect("a token").to_owned();
+    for token in [&first_token, &second_token] {
+        system.get(token, "/v1/contacts").await.expect(401);
+    }
+    system.get(&third_token, "/v1/contacts").await.expect(403);
+    let keyed = system
+        .send(
+            Method::POST,
+            Some(&admin),
+            &tokens,
+            &[("idempotency-key", "once")],
+            Some(b"{}"),
+        )
+        .await
+        .expect(422);
+    assert_eq!(keyed.invalid_field(), "Idempotency-Key");
+    system
+        .post(&first_token, &tokens, json!({}))
+        .await
+        .expect(401);
+
+    // A deactivated user is issued nothing.
+    system
+        .post(&admin, &format!("{path}/deactivate"), json!({}))
+        .await
+        .expect(200);
+    system.post(&admin, &tokens, json!({})).await.expect(409);
+    system.stop().await;
+}

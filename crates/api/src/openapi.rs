@@ -46,7 +46,9 @@ use crate::v1::pipelines::{AddStage, ChangePipeline, ChangeStage, CreatePipeline
 use crate::v1::touchpoints::{
     ChangeCaseStatus, ChangeTask, CompleteActivity, CreateTask, OpenCase, RecordActivity,
 };
-use crate::v1::users::{CreateUser, CreatedUser};
+use crate::v1::users::{
+    ChangeUser, CreateUser, CreatedUser, IssueToken, IssuedTokenAnswer, UserView,
+};
 
 /// The OpenAPI version the document follows.
 pub const OPENAPI_VERSION: &str = "3.1.0";
@@ -217,6 +219,9 @@ enum Kind {
     CreateOnce,
     /// A command to an existing record: `Idempotency-Key` and `If-Match`.
     Change,
+    /// A command to an existing record whose replay could not answer in full (a token is shown
+    /// once): `If-Match`, and no `Idempotency-Key`.
+    IssueOnce,
     /// A command to an existing record that consults a read model first: as [`Kind::Change`],
     /// and `X-Crm-Min-Position` for how fresh that read must be.
     ChangeAfterRead,
@@ -242,6 +247,8 @@ enum Kind {
     History,
     /// A check of the log itself: no parameters.
     LogCheck,
+    /// A read answered from the store itself (never behind): no parameters.
+    StoreRead,
     /// An inclusion proof: `position` and `tree_size`.
     Inclusion,
     /// A consistency proof: `from` and `to` (tree sizes).
@@ -898,6 +905,46 @@ const ROUTES: &[Route] = &[
         errors: CREATE_UNIQUE_ERRORS,
     },
     Route {
+        method: Method::Get,
+        path: "/v1/users/{id}",
+        operation_id: "getUser",
+        summary: "A user: username, role, team, scopes, whether active, and when each token was \
+            issued (admin)",
+        tag: Tag::Users,
+        kind: Kind::StoreRead,
+        body: Body::None,
+        answer: Answer::Json {
+            description: "The user as its events leave it.",
+            body: schema_of::<UserView>(),
+        },
+        errors: &[401, 403, 404, 503],
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/users/{id}",
+        operation_id: "changeUser",
+        summary: "Change a user's role or team (admin); not one's own role (409)",
+        tag: Tag::Users,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeUser>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/users/{id}/tokens",
+        operation_id: "issueToken",
+        summary: "Issue a user a new token, shown this once (admin); `revoke_others` rotates",
+        tag: Tag::Users,
+        kind: Kind::IssueOnce,
+        body: Body::Optional(schema_of::<IssueToken>()),
+        answer: Answer::Command {
+            status: 201,
+            body: schema_of::<IssuedTokenAnswer>(),
+        },
+        errors: CHANGE_ERRORS,
+    },
+    Route {
         method: Method::Post,
         path: "/v1/users/{id}/deactivate",
         operation_id: "deactivateUser",
@@ -1426,7 +1473,8 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "class",
             "limit",
         ]),
-        Kind::LogCheck => names.extend(["X-Crm-Purpose", "X-Request-Id"]),
+        Kind::LogCheck | Kind::StoreRead => names.extend(["X-Crm-Purpose", "X-Request-Id"]),
+        Kind::IssueOnce => names.push("If-Match"),
         Kind::Inclusion => names.extend(["X-Crm-Purpose", "X-Request-Id", "position", "tree_size"]),
         Kind::Consistency => {
             names.extend(["X-Crm-Purpose", "X-Request-Id", "from_size", "to_size"]);

@@ -156,6 +156,8 @@ pub fn routes(api: ApiState) -> Router {
         .route("/v1/scores/companies", get(scores::ranked_scores))
         .route("/v1/scores/companies/{id}", get(scores::customer_score))
         .route("/v1/users", post(users::create))
+        .route("/v1/users/{id}", patch(users::change).get(users::get))
+        .route("/v1/users/{id}/tokens", post(users::issue))
         .route("/v1/users/{id}/deactivate", post(users::deactivate))
         .route(
             "/v1/audit/records/{collection}/{id}",

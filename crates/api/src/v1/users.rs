@@ -2,22 +2,27 @@
 //! admin. A username is unique because it is claimed in its own stream in the same append that
 //! creates the user: the store's "stream must not exist" check does the rest, across processes.
 
+use accesslog::Withheld;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use domain::access::RecordRef;
 use domain::user::{self, NewUser, User};
 use domain::username::{self, UsernameClaim};
 use domain::values::{Role, Team, Username};
-use domain::{Aggregate, Context};
+use domain::{Aggregate, Context, Patch, Replace};
 use eventstore::{Appended, ExpectedVersion, StoreError, StreamAppend, StreamRef};
+use policy::Action;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::Accessor;
 use crate::auth::{Caller, issue_token};
 use crate::command::{
-    Attempt, CommandMeta, CommandRequest, Committed, execute, new_events, retrying, with_position,
+    Attempt, CommandMeta, CommandRequest, Committed, execute, execute_all, new_events, retrying,
+    with_position,
 };
 use crate::problem::ApiError;
 use crate::request::{IdempotencyKey, IfMatch, JsonBody, NoBody, Path};
@@ -266,12 +271,169 @@ pub async fn deactivate(
     let request = meta.request(&[]);
     let committed =
         execute::<User>(&api, &request, id, false, |_| Ok(user::Command::Deactivate)).await?;
-    // At once in this process; other API processes within the cache's few seconds.
+    forget_callers(&api, id);
+    Ok(committed)
+}
+
+/// A user's role and team change (admin); `null` for `team` takes the user out of any team. An
+/// admin cannot change their own role, so that some admin always remains.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeUser {
+    #[serde(default)]
+    pub role: Replace<Role>,
+    #[serde(default)]
+    pub team: Patch<Team>,
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<ChangeUser>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, policy::Resource::Users).await?;
+    if id == meta.caller.user_id && body.role.0.is_some() {
+        return Err(ApiError::Conflict {
+            detail: "a user cannot change their own role".to_owned(),
+            current_version: None,
+        });
+    }
+    let request = meta.request(&raw);
+    let committed = execute_all::<User>(&api, &request, id, false, |loaded| {
+        let current = loaded.state.as_ref().and_then(|user| user.team.clone());
+        let role = body.role.0.map(|role| user::Command::ChangeRole { role });
+        let team = body.team.is_given().then(|| user::Command::ChangeTeam {
+            team: body.team.apply(&current),
+        });
+        Ok(role.into_iter().chain(team).collect())
+    })
+    .await?;
+    forget_callers(&api, id);
+    Ok(committed)
+}
+
+/// What to do with the user's other tokens when a new one is issued.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    /// Revoke every token the user holds now, in the same change: a rotation.
+    #[serde(default)]
+    pub revoke_others: bool,
+}
+
+/// A token issued to a user: shown this once, as at the user's creation.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IssuedTokenAnswer {
+    pub id: Uuid,
+    pub version: u64,
+    pub position: u64,
+    pub token: String,
+}
+
+/// Issues a user a new token (admin): one lost, or a rotation that revokes the others.
+pub async fn issue(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<IssueToken>,
+) -> Result<Response, ApiError> {
+    meta.may_write(&api, policy::Resource::Users).await?;
+    if meta.key.0.is_some() {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "not accepted here: a token is shown once, so a replay could not answer it",
+        ));
+    }
+    let request = meta.request(&raw);
+    let token = issue_token(id)?;
+    let committed = execute_all::<User>(&api, &request, id, false, |loaded| {
+        let revoked = loaded
+            .state
+            .iter()
+            .filter(|_| body.revoke_others)
+            .flat_map(|user| &user.tokens)
+            .map(|held| user::Command::RevokeToken {
+                token_hash: held.token_hash.clone(),
+            });
+        let issued = user::Command::IssueToken {
+            token: token.clone(),
+        };
+        Ok(revoked.chain([issued]).collect())
+    })
+    .await?;
+    if body.revoke_others {
+        forget_callers(&api, id);
+    }
+    let answer = IssuedTokenAnswer {
+        id,
+        version: committed.version,
+        position: committed.position,
+        token,
+    };
+    Ok(with_position(
+        StatusCode::CREATED,
+        answer.position,
+        Json(answer),
+    ))
+}
+
+/// A user as an admin sees it: who, what role and team, and when each token was issued (never
+/// the tokens, nor their hashes).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub version: u64,
+    pub username: Username,
+    pub role: Role,
+    pub team: Option<Team>,
+    pub scopes: Vec<String>,
+    pub active: bool,
+    pub tokens_issued_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /v1/users/{id}` (admin), from the user's stream; logged like every read.
+pub async fn get(
+    State(api): State<ApiState>,
+    accessor: Accessor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let Accessor { caller, access } = accessor;
+    let asked = vec![RecordRef {
+        collection: "users".to_owned(),
+        id,
+    }];
+    api.authorize_any(
+        &caller,
+        &access,
+        policy::Resource::Users,
+        Action::Read,
+        asked.clone(),
+    )
+    .await?;
+    let loaded = crate::command::load::<User>(&api, id).await?;
+    let user = loaded.state.ok_or(ApiError::NotFound("user"))?;
+    let view = UserView {
+        id,
+        version: loaded.version,
+        username: user.username,
+        role: user.role,
+        team: user.team,
+        scopes: user.scopes,
+        active: user.active,
+        tokens_issued_at: user.tokens.iter().map(|token| token.issued_at).collect(),
+    };
+    let view = api.disclose(&access, Withheld::new(view, asked)).await?;
+    Ok(Json(view).into_response())
+}
+
+/// The user's cached callers go at once in this process (other API processes drop theirs within
+/// the cache's few seconds): a changed role, team or token set applies to the next request.
+fn forget_callers(api: &ApiState, id: Uuid) {
     if let Err(error) = api
         .callers
         .invalidate_entries_if(move |_, caller| caller.user_id == id)
     {
-        tracing::warn!(%error, "a deactivated user's tokens stay cached until they expire");
+        tracing::warn!(%error, "a user's callers stay cached until they expire");
     }
-    Ok(committed)
 }
