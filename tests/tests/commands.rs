@@ -600,13 +600,70 @@ async fn touchpoints_tasks_and_cases_follow_their_rules() {
         .await
         .expect(409);
     for next in [
-        "open", "pending", "open", "pending", "resolved", "open", "pending", "resolved", "closed",
+        "open", "pending", "open", "pending", "resolved", "open", "resolved", "closed",
     ] {
         system
             .post(&system.admin, &status, json!({"status": next}))
             .await
             .expect(200);
     }
+
+    // A case is handed over and escalated; not to someone who left.
+    let path = format!("/v1/cases/{case}");
+    let (agent, _) = system.user("agent", "support", None).await;
+    let (leaver, _) = system.user("leaver", "support", None).await;
+    system
+        .post(
+            &system.admin,
+            &format!("/v1/users/{leaver}/deactivate"),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let second = system
+        .post(
+            &system.admin,
+            "/v1/cases",
+            json!({"subject": "Login fails", "contact_id": contact, "priority": "normal"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let second_path = format!("/v1/cases/{second}");
+    let changed = system
+        .patch(
+            &system.admin,
+            &second_path,
+            json!({"assignee_id": agent, "priority": "urgent"}),
+        )
+        .await
+        .expect(200);
+    let read = system
+        .send(
+            Method::GET,
+            Some(&system.admin),
+            &second_path,
+            &[("x-crm-min-position", &changed.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["assignee_id"], json!(agent));
+    assert_eq!(read.body["priority"], "urgent");
+    let gone = system
+        .patch(&system.admin, &second_path, json!({"assignee_id": leaver}))
+        .await
+        .expect(422);
+    assert_eq!(gone.invalid_field(), "assignee_id");
+    system
+        .patch(&system.admin, &second_path, json!({"assignee_id": null}))
+        .await
+        .expect(200);
+    // A closed case takes no more changes.
+    system
+        .patch(&system.admin, &path, json!({"priority": "low"}))
+        .await
+        .expect(409);
     system.stop().await;
 }
 
@@ -883,6 +940,44 @@ async fn the_remaining_routes_work_on_their_happy_path_and_refuse_what_no_longer
         .await
         .expect(200);
     system.post(admin, &complete, json!({})).await.expect(409);
+
+    // A scheduled call the customer called off is cancelled, with why; then it is neither
+    // completed nor cancelled again.
+    let call = system
+        .post(
+            admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "Follow-up",
+              "occurred_at": "2099-01-02T10:00:00Z", "deal_id": deal}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let cancel = format!("/v1/activities/{call}/cancel");
+    let cancelled = system
+        .post(admin, &cancel, json!({"reason": "the customer moved it"}))
+        .await
+        .expect(200);
+    let read = system
+        .send(
+            Method::GET,
+            Some(admin),
+            &format!("/v1/activities/{call}"),
+            &[("x-crm-min-position", &cancelled.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["status"], "cancelled");
+    system
+        .post(admin, &format!("/v1/activities/{call}/complete"), json!({}))
+        .await
+        .expect(409);
+    system.post(admin, &cancel, json!({})).await.expect(409);
+    system
+        .post(admin, &complete.replace("complete", "cancel"), json!({}))
+        .await
+        .expect(409);
     system.stop().await;
 }
 

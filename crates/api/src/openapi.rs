@@ -44,7 +44,8 @@ use crate::v1::history::{EventsPage, History};
 use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
 use crate::v1::pipelines::{AddStage, ChangePipeline, ChangeStage, CreatePipeline, ReorderStages};
 use crate::v1::touchpoints::{
-    ChangeCaseStatus, ChangeTask, CompleteActivity, CreateTask, OpenCase, RecordActivity,
+    CancelActivity, ChangeCase, ChangeCaseStatus, ChangeTask, CompleteActivity, CreateTask,
+    OpenCase, RecordActivity,
 };
 use crate::v1::users::{
     ChangeUser, CreateUser, CreatedUser, IssueToken, IssuedTokenAnswer, UserView,
@@ -788,6 +789,17 @@ const ROUTES: &[Route] = &[
         answer: committed(200),
         errors: CHANGE_ERRORS,
     },
+    Route {
+        method: Method::Post,
+        path: "/v1/activities/{id}/cancel",
+        operation_id: "cancelActivity",
+        summary: "Cancel a scheduled activity, with why: it never counts as a touchpoint",
+        tag: Tag::Activities,
+        kind: Kind::Change,
+        body: Body::Optional(schema_of::<CancelActivity>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
     // tasks
     Route {
         method: Method::Post,
@@ -882,10 +894,21 @@ const ROUTES: &[Route] = &[
         method: Method::Post,
         path: "/v1/cases/{id}/status",
         operation_id: "changeCaseStatus",
-        summary: "Move a case along new, open, pending, resolved, closed",
+        summary: "Move a case along new, open, (pending,) resolved, closed; reopen a resolved one",
         tag: Tag::Cases,
         kind: Kind::Change,
         body: Body::Required(schema_of::<ChangeCaseStatus>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/cases/{id}",
+        operation_id: "changeCase",
+        summary: "Hand a case to someone (or to nobody with null), or change its priority",
+        tag: Tag::Cases,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeCase>()),
         answer: committed(200),
         errors: CHANGE_ERRORS,
     },

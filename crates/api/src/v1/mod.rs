@@ -117,6 +117,10 @@ pub fn routes(api: ApiState) -> Router {
             post(touchpoints::complete_activity),
         )
         .route(
+            "/v1/activities/{id}/cancel",
+            post(touchpoints::cancel_activity),
+        )
+        .route(
             "/v1/tasks",
             post(touchpoints::create_task).get(reads::list_records),
         )
@@ -129,7 +133,10 @@ pub fn routes(api: ApiState) -> Router {
             "/v1/cases",
             post(touchpoints::open_case).get(reads::list_records),
         )
-        .route("/v1/cases/{id}", get(reads::get_record))
+        .route(
+            "/v1/cases/{id}",
+            patch(touchpoints::change_case).get(reads::get_record),
+        )
         .route(
             "/v1/cases/{id}/status",
             post(touchpoints::change_case_status),
@@ -193,13 +200,12 @@ pub(crate) async fn ensure_linked<A: Aggregate>(
     }
 }
 
-/// Refuses an id that names no user.
+/// Refuses an id that names no user, or one deactivated (work given to them would lie idle).
 pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result<(), ApiError> {
-    let user = load::<User>(api, id).await?;
-    if user.state.is_some() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(field, "no such user"))
+    match load::<User>(api, id).await?.state {
+        Some(user) if user.active => Ok(()),
+        Some(_) => Err(ApiError::invalid(field, "the user is deactivated")),
+        None => Err(ApiError::invalid(field, "no such user")),
     }
 }
 
@@ -222,6 +228,9 @@ impl NewOwner {
         };
         let user = load::<User>(api, id).await?.state;
         let user = user.ok_or_else(|| ApiError::invalid("owner_id", "no such user"))?;
+        if !user.active {
+            return Err(ApiError::invalid("owner_id", "the user is deactivated"));
+        }
         Ok(Some(NewOwner {
             id,
             team: user.team,
@@ -256,7 +265,6 @@ pub(crate) async fn owner_and_team(
         };
         return Ok((owner_id, team));
     }
-    let owner = load::<User>(api, owner_id).await?.state;
-    let owner = owner.ok_or_else(|| ApiError::invalid("owner_id", "no such user"))?;
-    Ok((owner_id, team.or(owner.team)))
+    let owner = NewOwner::load(api, Some(owner_id)).await?;
+    Ok((owner_id, team.or(owner.and_then(|owner| owner.team))))
 }

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use domain::Replace;
 use domain::activity::{self, Activity, ActivityKind, Direction, NewActivity};
 use domain::case::{self, Case, CaseStatus, NewCase, Priority};
 use domain::company::Company;
@@ -11,6 +10,7 @@ use domain::contact::Contact;
 use domain::deal::Deal;
 use domain::task::{self, NewTask, Task};
 use domain::values::{Name, Text};
+use domain::{Patch, Replace};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -266,6 +266,65 @@ pub async fn change_case_status(
     execute::<Case>(&api, &request, id, false, |_| {
         Ok(case::Command::ChangeStatus {
             status: body.status,
+        })
+    })
+    .await
+}
+
+/// A case handed to someone else (or to nobody, with `null`), or its priority changed; absent
+/// fields stay.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeCase {
+    #[serde(default)]
+    pub assignee_id: Patch<Uuid>,
+    #[serde(default)]
+    pub priority: Replace<Priority>,
+}
+
+pub async fn change_case(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<ChangeCase>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Cases).await?;
+    let request = meta.request(&raw);
+    if let Some(assignee) = body.assignee_id.as_set() {
+        ensure_user(&api, *assignee, "assignee_id").await?;
+    }
+    execute_all::<Case>(&api, &request, id, false, |_| {
+        let assign = body.assignee_id.is_given().then(|| case::Command::Assign {
+            assignee_id: body.assignee_id.as_set().copied(),
+        });
+        let priority = body
+            .priority
+            .0
+            .map(|priority| case::Command::ChangePriority { priority });
+        Ok(assign.into_iter().chain(priority).collect())
+    })
+    .await
+}
+
+/// Why a scheduled activity will not take place.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelActivity {
+    pub reason: Option<Text>,
+}
+
+/// Cancels a scheduled activity: it stays in the history, and never counts as a touchpoint.
+pub async fn cancel_activity(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<CancelActivity>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Activities).await?;
+    let request = meta.request(&raw);
+    execute::<Activity>(&api, &request, id, false, |_| {
+        Ok(activity::Command::Cancel {
+            reason: body.reason.clone(),
         })
     })
     .await

@@ -60,7 +60,8 @@ impl CaseStatus {
         }
     }
 
-    /// Whether a case may go from this status to `to`.
+    /// Whether a case may go from this status to `to`. Pending (waiting on the customer) is a
+    /// detour, not a step: a case fixed while open is resolved from there.
     pub fn can_become(self, to: CaseStatus) -> bool {
         use CaseStatus::*;
         matches!(
@@ -68,7 +69,7 @@ impl CaseStatus {
             (New, Open)
                 | (Open, Pending)
                 | (Pending, Open)
-                | (Pending, Resolved)
+                | (Open | Pending, Resolved)
                 | (Resolved, Closed)
                 | (Resolved, Open)
         )

@@ -86,6 +86,7 @@ fn a_case_follows_its_path() {
         (New, Open),
         (Open, Pending),
         (Pending, Open),
+        (Open, Resolved),
         (Pending, Resolved),
         (Resolved, Closed),
         (Resolved, Open),
