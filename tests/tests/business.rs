@@ -283,6 +283,27 @@ async fn a_company_score_explains_its_value_and_engagement_and_a_manual_class_wi
     let risk = score["churn_risk"]["risk"].as_u64().expect("a risk");
     assert!(risk <= 100);
 
+    assert_eq!(score["value"]["monetary"][0]["amount_minor"], 500_000);
+
+    // Support reads the customer, not its deals: the classes and scores, not what was won.
+    let (_, support) = system.user("sue", "support", None).await;
+    for path in [path.clone(), "/v1/scores/companies".to_owned()] {
+        let seen = get_at(&system, &support, &path, click.position())
+            .await
+            .expect(200)
+            .body;
+        let value = if seen["items"].is_array() {
+            &seen["items"][0]["value"]
+        } else {
+            &seen["value"]
+        };
+        assert_eq!(value["class"], "B");
+        assert_eq!(value["monetary"], json!([]), "{seen}");
+        assert_eq!(value["frequency"], json!(null), "{seen}");
+        assert_eq!(value["events"], json!([]), "{seen}");
+        assert!(!seen.to_string().contains("500000"), "{seen}");
+    }
+
     get_at(&system, &other, &path, click.position())
         .await
         .expect(403);

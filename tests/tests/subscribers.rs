@@ -145,3 +145,99 @@ async fn a_stream_from_now_carries_only_what_is_committed_after_it_opened() {
     assert_eq!(event.id, after.position(), "{event:?}");
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_stream_ends_once_its_caller_may_no_longer_read_the_log() {
+    let system = TestSystem::start().await;
+    let (leaver, leaver_token) = system.user("leaver", "analyst", None).await;
+    let (mover, mover_token) = system.user("mover", "analyst", None).await;
+    let mut streams = Vec::new();
+    for token in [&leaver_token, &mover_token] {
+        let stream = system
+            .follow(token, "/v1/events/stream?aggregate=company", &[])
+            .await
+            .unwrap_or_else(|reply| panic!("a stream: {reply:?}"));
+        streams.push(stream);
+    }
+    let seen = system
+        .post(&system.admin, "/v1/companies", json!({"name": "Seen"}))
+        .await
+        .expect(201);
+    for stream in &mut streams {
+        assert_eq!(stream.next().await.id, seen.position());
+    }
+
+    // One leaves, the other moves to a role that does not read the log: neither stream sends
+    // what comes next.
+    system
+        .post(
+            &system.admin,
+            &format!("/v1/users/{leaver}/deactivate"),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    system
+        .patch(
+            &system.admin,
+            &format!("/v1/users/{mover}"),
+            json!({"role": "sales"}),
+        )
+        .await
+        .expect(200);
+    system
+        .post(&system.admin, "/v1/companies", json!({"name": "Unseen"}))
+        .await
+        .expect(201);
+    for mut stream in streams {
+        assert!(
+            stream.ends_within(Duration::from_secs(10)).await,
+            "the stream ends"
+        );
+    }
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_four_streams_at_once() {
+    let system = TestSystem::start().await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(
+            system
+                .follow(&system.admin, "/v1/events/stream", &[])
+                .await
+                .unwrap_or_else(|reply| panic!("a stream: {reply:?}")),
+        );
+    }
+    let refused = system
+        .follow(&system.admin, "/v1/events/stream", &[])
+        .await
+        .err()
+        .expect("a fifth is refused");
+    assert_eq!(refused.status.as_u16(), 429);
+    assert!(refused.headers.contains_key("retry-after"), "{refused:?}");
+
+    // A stream its client left is counted until the server finds it gone: at the next event.
+    drop(open.pop());
+    system
+        .post(
+            &system.admin,
+            "/v1/companies",
+            json!({"name": "Wakes them"}),
+        )
+        .await
+        .expect(201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match system.follow(&system.admin, "/v1/events/stream", &[]).await {
+            Ok(_) => break,
+            Err(reply) if reply.status.as_u16() == 429 => {
+                assert!(std::time::Instant::now() < deadline, "the place is freed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(reply) => panic!("{reply:?}"),
+        }
+    }
+    system.stop().await;
+}

@@ -99,7 +99,7 @@ fn user_of_token(token: &str) -> Option<Uuid> {
 }
 
 /// The token of `Authorization: Bearer <token>`; the scheme's name is case-insensitive (RFC 9110).
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }

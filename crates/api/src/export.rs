@@ -46,14 +46,42 @@ pub(crate) fn answer<T: Serialize, R: Serialize>(
     Ok(response)
 }
 
+/// The rows as CSV, every text cell a spreadsheet would take for a formula (a stage or lead
+/// source named `=HYPERLINK(...)`) made text by a leading `'`.
 fn csv<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, ApiError> {
     let failed =
         |error: &dyn std::fmt::Display| ApiError::Internal(format!("a CSV export: {error}"));
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut serialised = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row).map_err(|error| failed(&error))?;
+        serialised.serialize(row).map_err(|error| failed(&error))?;
+    }
+    let serialised = serialised.into_inner().map_err(|error| failed(&error))?;
+    let mut records = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(serialised.as_slice());
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records.records() {
+        let record = record.map_err(|error| failed(&error))?;
+        writer
+            .write_record(record.iter().map(|cell| inert(cell).into_owned()))
+            .map_err(|error| failed(&error))?;
     }
     writer.into_inner().map_err(|error| failed(&error))
+}
+
+/// `cell`, with a `'` before it when a spreadsheet would read it as a formula (OWASP's CSV
+/// injection rule); a number such as `-5` stays a number.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula = match cell.chars().next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => cell.parse::<f64>().is_err(),
+        _ => false,
+    };
+    if formula {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 fn xlsx<R: Serialize>(name: &str, rows: &[R]) -> Result<Vec<u8>, ApiError> {
@@ -114,6 +142,37 @@ mod tests {
             "stage,currency,amount_minor,average_age_days\n\
              qualify,EUR,125000,2.5\n\
              \"proposal, final\",USD,9,\n"
+        );
+    }
+
+    #[test]
+    fn a_csv_cell_a_spreadsheet_would_run_is_made_text() {
+        #[derive(Serialize)]
+        struct Source {
+            source: &'static str,
+            won_minor: i64,
+        }
+        let rows = [
+            Source {
+                source: "=HYPERLINK(\"http://evil/\",\"x\")",
+                won_minor: -5,
+            },
+            Source {
+                source: "-2+3",
+                won_minor: 0,
+            },
+            Source {
+                source: "web",
+                won_minor: 7,
+            },
+        ];
+        let text = String::from_utf8(csv(&rows).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "source,won_minor\n\
+             \"'=HYPERLINK(\"\"http://evil/\"\",\"\"x\"\")\",-5\n\
+             '-2+3,0\n\
+             web,7\n"
         );
     }
 

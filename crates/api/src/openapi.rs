@@ -1235,7 +1235,7 @@ const ROUTES: &[Route] = &[
         kind: Kind::Follow,
         body: Body::None,
         answer: Answer::EventStream,
-        errors: &[401, 403, 422, 503],
+        errors: &[401, 403, 422, 429, 503],
     },
     history_route("/v1/companies/{id}/history", "companyHistory"),
     history_route("/v1/contacts/{id}/history", "contactHistory"),
@@ -1372,8 +1372,8 @@ key and body get the first answer and append nothing; the same key with another 
 on); without it, a command that loses a race is decided again on fresh state, and 409 means it \
 no longer holds.\n\n\
 Errors are `application/problem+json` (RFC 9457): 400 malformed JSON, 422 invalid values or \
-unknown fields (each named in `errors`), 413 a body over the limit, 401, 403, 404, 409, 412, \
-503 with `Retry-After`, 504.";
+unknown fields (each named in `errors`), 413 a body over the limit, 401, 403, 404, 405, 409, \
+412, 429 and 503 with `Retry-After`, 504.";
 
 /// A generator of one direction whose `$ref`s point into `definitions_path`.
 fn generator(contract: Contract, definitions_path: &'static str) -> SchemaGenerator {
@@ -2151,9 +2151,17 @@ const ERRORS: &[(u16, &str, &str)] = &[
          the Idempotency-Key was first used with another request; `errors` names each field.",
     ),
     (
+        429,
+        "TooManyRequests",
+        "More at once than the server takes (event streams open for the user or in all); retry \
+         after `Retry-After` seconds.",
+    ),
+    (
         503,
         "ServiceUnavailable",
-        "The store cannot be reached; nothing was written. Retry after `Retry-After` seconds.",
+        "The store (or, for a stream, NATS) cannot be reached; nothing was written: retry after \
+         `Retry-After` seconds. Without `Retry-After` (type `outcome-unknown`) a command may have \
+         been recorded: send it again only with the same `Idempotency-Key`.",
     ),
     (
         504,
@@ -2185,7 +2193,7 @@ fn error_responses(problem: &Value) -> Value {
             });
             let header = match status {
                 401 => Some("WWW-Authenticate"),
-                503 => Some("Retry-After"),
+                429 | 503 => Some("Retry-After"),
                 _ => None,
             };
             if let Some(header) = header {

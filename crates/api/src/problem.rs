@@ -50,6 +50,9 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("this Idempotency-Key was first used with a different request")]
     IdempotencyMismatch,
+    /// More of something at once than the server takes; try again later.
+    #[error("{0}")]
+    TooMany(String),
     #[error("the read model reached position {reached}, not {wanted}, in time")]
     NotYet { wanted: u64, reached: u64 },
     #[error("{0}")]
@@ -87,6 +90,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -108,6 +112,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::TooLarge(_) => "too-large",
+            ApiError::TooMany(_) => "too-many",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",
             ApiError::NotYet { .. } => "read-model-behind",
             ApiError::Unavailable(_) => "unavailable",
@@ -140,8 +145,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Not after an append of unknown outcome: a plain retry could record it twice.
-        let retry_after = status == StatusCode::SERVICE_UNAVAILABLE
-            && !matches!(self, ApiError::OutcomeUnknown(_));
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE
+            && !matches!(self, ApiError::OutcomeUnknown(_)))
+            || status == StatusCode::TOO_MANY_REQUESTS;
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }

@@ -29,6 +29,8 @@ pub struct ApiState {
     /// Follows the event stream for subscribers over HTTP; `None` in a process that serves no
     /// HTTP (the command line's own commands), where `/v1/events/stream` is a 503.
     pub follower: Option<eventlog::Follower>,
+    /// The event streams open in this process, counted against their limits.
+    pub streams: crate::v1::OpenStreams,
     pub callers: CallerCache,
     pub aggregates: AggregateCache,
     pub turns: Turns,
@@ -60,6 +62,7 @@ impl ApiState {
             scores: scoring::ScoreQueries::new(read_models, scoring::ScoringConfig::default()),
             projections,
             follower: None,
+            streams: crate::v1::OpenStreams::default(),
             callers: caller_cache(),
             aggregates: aggregate_cache(),
             turns: Turns::new(),

@@ -444,6 +444,42 @@ async fn user_add_prints_a_token_that_authenticates_on_an_api_started_without_na
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_admin_token_replaces_the_old_one_at_the_next_start() {
+    let system = System::new().await;
+    assert!(system.run(&["migrate"]).status.success());
+    let old = "old-admin-token-0123456789";
+    let new = "new-admin-token-0123456789";
+    let answer = |token: &'static str, with: &'static str| {
+        let system = &system;
+        async move {
+            let port = testkit::free_port();
+            let mut api = system.crm(&["serve", "api"]);
+            api.env("CRM_API_LISTEN", format!("127.0.0.1:{port}"))
+                .env("CRM_ADMIN_TOKEN", token);
+            let mut api = api
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("crm serve api starts");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let answer = loop {
+                if let Ok(answer) = http_post_with_token(port, "/v1/companies", with).await {
+                    break answer;
+                }
+                assert!(Instant::now() < deadline, "the api answers");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            kill(&mut api);
+            answer
+        }
+    };
+    assert!(answer(old, old).await.starts_with("HTTP/1.1 201"));
+    assert!(answer(new, new).await.starts_with("HTTP/1.1 201"));
+    let replaced = answer(new, old).await;
+    assert!(replaced.starts_with("HTTP/1.1 401"), "{replaced}");
+}
+
 /// Creates a company named "Acme" with `token`.
 async fn http_post_with_token(port: u16, path: &str, token: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

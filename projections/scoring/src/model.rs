@@ -42,6 +42,32 @@ pub struct CustomerScore {
     pub churn_risk: ChurnRisk,
 }
 
+impl CustomerScore {
+    /// The scores without what only deals tell (won amounts, how many, how recently, which
+    /// deals), for a caller who may read no deal. The classes and the scores stay: the
+    /// business ranks its customers by them, and they show no deal.
+    pub fn without_deals(&mut self) {
+        let value = &mut self.value;
+        value.recency_days = None;
+        value.frequency = None;
+        value.monetary.clear();
+        value.events.clear();
+        value.explanation = format!(
+            "R {} + F {} + M {} = {} over won deals, which this caller may not read",
+            value.recency_score, value.frequency_score, value.monetary_score, value.score
+        );
+        let churn = &mut self.churn_risk;
+        churn
+            .events
+            .retain(|event| !event.event_type.starts_with("crm.deal."));
+        for reason in &mut churn.reasons {
+            if reason.reason == FALLING_PURCHASES {
+                reason.detail = "deals are won less often than they were".to_owned();
+            }
+        }
+    }
+}
+
 /// RFM (recency, frequency, monetary) over won deals, and the ABCD class.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ValueScore {
@@ -53,11 +79,12 @@ pub struct ValueScore {
     pub manual_class: Option<ValueClass>,
     /// R + F + M, 0 to 15.
     pub score: u32,
-    /// Days since the last won deal (`null`: none won).
+    /// Days since the last won deal (`null`: none won, or withheld from a caller who may read
+    /// no deal).
     pub recency_days: Option<i64>,
-    /// Won deals.
-    pub frequency: u32,
-    /// The won total per currency (never summed across currencies).
+    /// Won deals (`null`: withheld from a caller who may read no deal).
+    pub frequency: Option<u32>,
+    /// The won total per currency (never summed across currencies; empty when withheld).
     pub monetary: Vec<MonetaryTotal>,
     /// 0 (nothing won) to 5.
     pub recency_score: u32,
@@ -159,6 +186,9 @@ pub struct ChurnReason {
     /// What it measured, in words.
     pub detail: String,
 }
+
+/// The churn reason a customer's falling purchases give.
+pub const FALLING_PURCHASES: &str = "falling_purchases";
 
 /// A page of customers ranked by one score.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

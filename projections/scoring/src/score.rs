@@ -221,7 +221,7 @@ fn value(
         manual_class: facts.manual_class,
         score,
         recency_days,
-        frequency,
+        frequency: Some(frequency),
         monetary,
         recency_score,
         frequency_score,
@@ -434,7 +434,7 @@ fn churn_risk(facts: &Facts, config: &ChurnConfig, now: DateTime<Utc>) -> ChurnR
         let weight = positive(config.falling_purchases) * overdue(since, interval);
         if weight > 0.0 {
             reasons.push(ChurnReason {
-                reason: "falling_purchases".to_owned(),
+                reason: crate::model::FALLING_PURCHASES.to_owned(),
                 weight,
                 detail: format!(
                     "{since:.0} days since the last won deal; usually every {:.1} days",
@@ -541,7 +541,7 @@ mod tests {
         let value = score(&facts, &ScoringConfig::default(), now()).value;
         assert_eq!(value.recency_days, Some(10));
         assert_eq!(value.recency_score, 5);
-        assert_eq!(value.frequency, 3);
+        assert_eq!(value.frequency, Some(3));
         assert_eq!(value.frequency_score, 3);
         assert_eq!(
             value.monetary,

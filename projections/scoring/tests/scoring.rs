@@ -125,7 +125,7 @@ async fn a_company_is_scored_from_its_deals_activities_cases_and_clicks() {
         .expect("the company is scored");
     let value = &scores.value;
     assert_eq!(value.recency_days, Some(10));
-    assert_eq!(value.frequency, 3);
+    assert_eq!(value.frequency, Some(3));
     let totals: Vec<(&str, i64, Option<u32>)> = value
         .monetary
         .iter()
@@ -177,7 +177,8 @@ async fn a_company_is_scored_from_its_deals_activities_cases_and_clicks() {
         .await
         .expect("the contact is scored");
     assert_eq!(
-        contact_scores.value.frequency, 0,
+        contact_scores.value.frequency,
+        Some(0),
         "the deals name no contact"
     );
     assert_eq!(contact_scores.engagement.components.len(), 2);

@@ -5,10 +5,16 @@
 //! last one it took, missing nothing and taking nothing twice.
 //!
 //! It reads JetStream, like every subscriber. Each batch of events that arrive together is
-//! logged as one access (naming every record it shows) before any of it is written: if the log
-//! cannot commit, the stream ends instead, and the client resumes from its last id.
+//! logged as one access (naming every record it shows) before any of it is written, and only
+//! while the caller's token still holds and still reaches the whole log: otherwise, or if the
+//! log cannot commit, the stream ends, and the client resumes from its last id. A stream also
+//! ends after [`MAX_LIFETIME`], so nothing lives on an old decision; and a process serves at
+//! most [`MAX_STREAMS`] of them, [`MAX_STREAMS_PER_USER`] per user (each costs a consumer, and
+//! an access logged per batch).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use accesslog::{Access, Withheld};
@@ -20,8 +26,9 @@ use domain::access::{AccessAction, RecordRef};
 use eventlog::Followed;
 use eventstore::Category;
 use futures::{Stream, StreamExt};
-use policy::{Action, Resource};
+use policy::{Action, Reach, Resource};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::history::collection_named;
 use crate::access::Accessor;
@@ -33,6 +40,56 @@ use crate::state::ApiState;
 const MAX_BATCH: usize = 500;
 /// A comment line this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long one stream lasts before the client must reconnect (with `Last-Event-ID`).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// Streams open at once in one process, and for one user.
+pub const MAX_STREAMS: usize = 64;
+pub const MAX_STREAMS_PER_USER: usize = 4;
+
+/// The streams open in this process, per user.
+#[derive(Clone, Default)]
+pub struct OpenStreams(Arc<Mutex<HashMap<Uuid, usize>>>);
+
+/// One open stream, counted until it is dropped.
+struct Opened {
+    streams: OpenStreams,
+    user_id: Uuid,
+}
+
+impl OpenStreams {
+    fn open(&self, user_id: Uuid) -> Result<Opened, ApiError> {
+        let mut open = self
+            .0
+            .lock()
+            .map_err(|_| ApiError::Internal("the open streams' count".to_owned()))?;
+        let all: usize = open.values().sum();
+        let mine = open.get(&user_id).copied().unwrap_or(0);
+        if all >= MAX_STREAMS || mine >= MAX_STREAMS_PER_USER {
+            return Err(ApiError::TooMany(format!(
+                "{mine} of at most {MAX_STREAMS_PER_USER} event streams open for this user, \
+                 {all} of {MAX_STREAMS} in all"
+            )));
+        }
+        *open.entry(user_id).or_default() += 1;
+        Ok(Opened {
+            streams: self.clone(),
+            user_id,
+        })
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.streams.0.lock()
+            && let Some(count) = open.get_mut(&self.user_id)
+        {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +120,12 @@ pub async fn stream(
         Vec::new(),
     )
     .await?;
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::auth::bearer_token)
+        .map(|token| token.trim().to_owned())
+        .ok_or(ApiError::Unauthenticated)?;
     let Query(query) = query?;
     let follower = api.follower.as_ref().ok_or_else(|| {
         ApiError::Unavailable("this process does not follow the event stream".to_owned())
@@ -83,9 +146,17 @@ pub async fn stream(
         Some(position) => position,
         None => api.reader.head().await?.position,
     };
+    let opened = api.streams.open(caller.user_id)?;
     let followed = follower.follow(filter, after).await?;
-    let events = logged(api, access, followed)
-        .flat_map(|batch| futures::stream::iter(batch.into_iter().map(Ok::<_, Infallible>)));
+    let reader = Reader {
+        api,
+        access,
+        token,
+        _opened: opened,
+    };
+    let events = logged(reader, followed)
+        .flat_map(|batch| futures::stream::iter(batch.into_iter().map(Ok::<_, Infallible>)))
+        .take_until(tokio::time::sleep(MAX_LIFETIME));
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
@@ -107,26 +178,51 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// The followed events in the batches they arrive in, each batch released only once its access
-/// is committed. Ends at the first failure, to read or to log.
-fn logged(
+/// Who a stream is for, held for as long as it is open.
+struct Reader {
     api: ApiState,
     access: Access,
+    token: String,
+    _opened: Opened,
+}
+
+impl Reader {
+    /// Whether the caller's token still authenticates a caller who reaches the whole log (a
+    /// deactivated user, a revoked token or a changed role ends the stream).
+    async fn still_allowed(&self) -> bool {
+        match crate::auth::authenticate(&self.api, &self.token).await {
+            Ok(caller) => {
+                self.api
+                    .policy
+                    .reach(&caller.principal(), Resource::Events, Action::Read)
+                    == Reach::All
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The followed events in the batches they arrive in, each batch released only once its access
+/// is committed, and only while the caller may still read them. Ends at the first failure, to
+/// read or to log, or once the caller may not.
+fn logged(
+    reader: Reader,
     followed: impl Stream<Item = Result<Followed, eventlog::LogError>> + Send + 'static,
 ) -> impl Stream<Item = Vec<Event>> + Send + 'static {
     let batches = followed.ready_chunks(MAX_BATCH).boxed();
-    futures::stream::unfold(Some(batches), move |batches| {
-        let api = api.clone();
-        let access = access.clone();
-        async move {
-            let mut batches = batches?;
-            let batch = batches.next().await?;
-            match release(&api, &access, batch).await {
-                Ok(events) => Some((events, Some(batches))),
-                Err(error) => {
-                    tracing::warn!(error = %error, request = %access.request_id, "an event stream ends");
-                    None
-                }
+    futures::stream::unfold(Some((batches, reader)), |state| async move {
+        let (mut batches, reader) = state?;
+        let batch = batches.next().await?;
+        let request = &reader.access.request_id;
+        if !reader.still_allowed().await {
+            tracing::info!(%request, "an event stream ends: its caller may no longer read the log");
+            return None;
+        }
+        match release(&reader.api, &reader.access, batch).await {
+            Ok(events) => Some((events, Some((batches, reader)))),
+            Err(error) => {
+                tracing::warn!(%error, %request, "an event stream ends");
+                None
             }
         }
     })

@@ -17,6 +17,8 @@ pub(crate) mod timeline;
 pub(crate) mod touchpoints;
 pub mod users;
 
+pub(crate) use follow::OpenStreams;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};

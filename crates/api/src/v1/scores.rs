@@ -10,14 +10,15 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use domain::access::AccessAction;
 use domain::values::ValueClass;
-use policy::Action;
+use policy::{Action, Reach, Resource};
 use records::{Collection, record_ref};
-use scoring::{CustomerKind, ScoreOrder, ScoringError};
+use scoring::{CustomerKind, CustomerScore, ScoreOrder, ScoringError};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::resource_of;
 use crate::access::Accessor;
+use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::request::{MinPosition, Path, Query};
 use crate::state::ApiState;
@@ -83,11 +84,14 @@ pub async fn customer_score(
     )
     .await?;
     let schema = super::reads::schema_of(&api, READ_MODEL, min_position).await?;
-    let score = api
+    let mut score = api
         .scores
         .score(&schema, kind, id, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("score"))?;
+    if reads_no_deal(&api, &caller) {
+        score = score.retain(|_| true, |score, _| score.without_deals());
+    }
     Ok(Json(api.disclose(&access, score).await?).into_response())
 }
 
@@ -121,7 +125,7 @@ pub async fn ranked_scores(
     let wanted = MinPosition(min_position.0.or(query.min_position));
     let schema = super::reads::schema_of(&api, READ_MODEL, wanted).await?;
     let visibility = api.policy.visibility(&caller.principal(), resource);
-    let ranked = api
+    let mut ranked = api
         .scores
         .ranked(
             &schema,
@@ -133,7 +137,26 @@ pub async fn ranked_scores(
             Utc::now(),
         )
         .await?;
+    if reads_no_deal(&api, &caller) {
+        ranked = ranked.retain(
+            |_| true,
+            |ranked, _| {
+                ranked
+                    .items
+                    .iter_mut()
+                    .for_each(CustomerScore::without_deals)
+            },
+        );
+    }
     Ok(Json(api.disclose(&access, ranked).await?).into_response())
+}
+
+/// Whether the caller may read no deal at all (`support`, `marketing`): the value a customer's
+/// won deals are worth is then withheld from its scores, as the deals are.
+fn reads_no_deal(api: &ApiState, caller: &Caller) -> bool {
+    api.policy
+        .reach(&caller.principal(), Resource::Deals, Action::Read)
+        == Reach::None
 }
 
 #[cfg(test)]

@@ -183,15 +183,21 @@ pub async fn bootstrap_admin(
             return Ok(None);
         };
         let hash = domain::values::TokenHash::of(&token);
-        let holds = crate::command::load::<User>(api, admin)
-            .await?
-            .state
-            .is_some_and(|user| user.holds(&hash));
-        if !holds {
-            crate::command::execute::<User>(api, &request, admin, false, |_| {
-                Ok(user::Command::IssueToken {
-                    token: token.clone(),
-                })
+        let Some(user) = crate::command::load::<User>(api, admin).await?.state else {
+            return Ok(None);
+        };
+        if !user.active {
+            tracing::warn!(
+                "the first admin was deactivated: CRM_ADMIN_TOKEN authenticates no one (an \
+                 admin makes another)"
+            );
+            return Ok(None);
+        }
+        // A new CRM_ADMIN_TOKEN replaces the admin's tokens: rotating the variable must end
+        // the old one, not add a second.
+        if !user.holds(&hash) {
+            execute_all::<User>(api, &request, admin, false, |loaded| {
+                Ok(issuing(&loaded.state, &token, true))
             })
             .await?;
         }
@@ -348,18 +354,7 @@ pub async fn issue(
     let request = meta.request(&raw);
     let token = issue_token(id)?;
     let committed = execute_all::<User>(&api, &request, id, false, |loaded| {
-        let revoked = loaded
-            .state
-            .iter()
-            .filter(|_| body.revoke_others)
-            .flat_map(|user| &user.tokens)
-            .map(|held| user::Command::RevokeToken {
-                token_hash: held.token_hash.clone(),
-            });
-        let issued = user::Command::IssueToken {
-            token: token.clone(),
-        };
-        Ok(revoked.chain([issued]).collect())
+        Ok(issuing(&loaded.state, &token, body.revoke_others))
     })
     .await?;
     if body.revoke_others {
@@ -376,6 +371,21 @@ pub async fn issue(
         answer.position,
         Json(answer),
     ))
+}
+
+/// Issues `token` to the user, revoking every token it holds first when `revoke_others`.
+fn issuing(user: &Option<User>, token: &str, revoke_others: bool) -> Vec<user::Command> {
+    let revoked = user
+        .iter()
+        .filter(|_| revoke_others)
+        .flat_map(|user| &user.tokens)
+        .map(|held| user::Command::RevokeToken {
+            token_hash: held.token_hash.clone(),
+        });
+    let issued = user::Command::IssueToken {
+        token: token.to_owned(),
+    };
+    revoked.chain([issued]).collect()
 }
 
 /// A user as an admin sees it: who, what role and team, and when each token was issued (never
