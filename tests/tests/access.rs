@@ -654,6 +654,64 @@ async fn converting_a_lead_takes_the_right_to_change_it_and_to_create_all_it_mak
 }
 
 #[tokio::test]
+async fn marketing_hands_a_captured_lead_to_a_sales_team() {
+    let system = TestSystem::start().await;
+    let (_, marketing) = system.user("web-forms", "marketing", None).await;
+    let (rep, sales) = system.user("berlin-sales", "sales", Some("Berlin")).await;
+    let lead = system
+        .post(
+            &marketing,
+            "/v1/leads",
+            json!({"name": "Web visitor", "source": "web"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let path = format!("/v1/leads/{lead}");
+    system
+        .post(&sales, &format!("{path}/qualify"), json!({}))
+        .await
+        .expect(403);
+
+    // Handed to the rep, it joins the rep's team: theirs to see and work.
+    let handed = system
+        .patch(&marketing, &path, json!({"owner_id": rep}))
+        .await
+        .expect(200);
+    let listed = system
+        .send(
+            Method::GET,
+            Some(&sales),
+            "/v1/leads",
+            &[("x-crm-min-position", &handed.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"][0]["id"], json!(lead));
+    assert_eq!(listed.body["items"][0]["team"], "Berlin");
+    system
+        .post(&sales, &format!("{path}/qualify"), json!({}))
+        .await
+        .expect(200);
+
+    let nobody = system
+        .patch(&marketing, &path, json!({"owner_id": Uuid::now_v7()}))
+        .await
+        .expect(422);
+    assert_eq!(nobody.invalid_field(), "owner_id");
+    system
+        .post(&sales, &format!("{path}/convert"), json!({}))
+        .await
+        .expect(200);
+    system
+        .patch(&marketing, &path, json!({"owner_id": rep, "team": null}))
+        .await
+        .expect(409);
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn an_activity_stays_its_creators_to_read_and_to_change_when_its_contact_moves_on() {
     let system = TestSystem::start().await;
     let (colleague, _) = system.user("munich-sales", "sales", Some("Munich")).await;

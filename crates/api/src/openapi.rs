@@ -41,7 +41,7 @@ use crate::v1::companies::{ChangeCompany, CreateCompany};
 use crate::v1::contacts::{ChangeContact, CreateContact, RecordLinkClick};
 use crate::v1::deals::{ChangeDeal, Close, MoveStage, OpenDeal};
 use crate::v1::history::{EventsPage, History};
-use crate::v1::leads::{CaptureLead, ConvertLead, Converted, Disqualify};
+use crate::v1::leads::{CaptureLead, ChangeLead, ConvertLead, Converted, Disqualify};
 use crate::v1::pipelines::{AddStage, ChangePipeline, ChangeStage, CreatePipeline, ReorderStages};
 use crate::v1::touchpoints::{
     CancelActivity, ChangeCase, ChangeCaseStatus, ChangeTask, CompleteActivity, CreateTask,
@@ -529,6 +529,17 @@ const ROUTES: &[Route] = &[
         body: Body::None,
         answer: Answer::Record(schema_of::<Lead>()),
         errors: READ_ERRORS,
+    },
+    Route {
+        method: Method::Patch,
+        path: "/v1/leads/{id}",
+        operation_id: "changeLead",
+        summary: "Hand a lead to someone (its team follows the new owner unless named)",
+        tag: Tag::Leads,
+        kind: Kind::Change,
+        body: Body::Required(schema_of::<ChangeLead>()),
+        answer: committed(200),
+        errors: CHANGE_ERRORS,
     },
     Route {
         method: Method::Post,

@@ -393,6 +393,10 @@ fn fold_lead(rows: &mut Rows, item: &Item, event: &lead::Event) -> Result<(), Pr
             lead.contact_id = Some(converted.contact_id);
             lead.deal_id = converted.deal_id;
         }
+        lead::Event::Reassigned(reassigned) => {
+            lead.owner_id = Some(reassigned.owner_id);
+            lead.team = reassigned.team.as_ref().map(ToString::to_string);
+        }
     }
     Ok(())
 }

@@ -113,6 +113,7 @@ fn lead_summary(event: &lead::Event, name: &str) -> String {
         lead::Event::Qualified(_) => "Lead qualified".to_owned(),
         lead::Event::Disqualified(_) => "Lead disqualified".to_owned(),
         lead::Event::Converted(_) => format!("Converted from the lead {name}"),
+        lead::Event::Reassigned(reassigned) => reassignment(reassigned.team.as_deref_str()),
     }
 }
 

@@ -6,23 +6,23 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
-use domain::Aggregate;
 use domain::company::Company;
 use domain::contact::Contact;
 use domain::conversion::{CompanyLink, ConversionRequest, DealSpec, convert};
 use domain::deal::Deal;
 use domain::lead::{Command, Lead, NewLead};
 use domain::values::{Email, Money, Name, Phone, StageKey, Team, Text};
+use domain::{Aggregate, Patch, Replace};
 use eventstore::{Appended, ExpectedVersion, StreamAppend, StreamRef};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::deals::stages_of;
-use super::{ensure_linked, owner_and_team};
+use super::{NewOwner, ensure_linked, owner_and_team};
 use crate::command::{
-    Attempt, CommandMeta, CommandRequest, Committed, Reading, execute, load, new_events, retrying,
-    with_fresh_reads, with_position,
+    Attempt, CommandMeta, CommandRequest, Committed, Reading, execute, execute_all, load,
+    new_events, retrying, with_fresh_reads, with_position,
 };
 use crate::guard::{Guarded, Written, authorize_write};
 use crate::problem::ApiError;
@@ -113,6 +113,52 @@ pub async fn capture(
     };
     execute::<Lead>(&api, &request, id, true, |_| {
         Ok(Command::Capture(new.clone()))
+    })
+    .await
+}
+
+/// A lead handed to someone: marketing or a web form captures it, sales works it. Without a
+/// `team`, it follows the new owner into theirs; `null` leaves it in none.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeLead {
+    #[serde(default)]
+    pub owner_id: Replace<Uuid>,
+    #[serde(default)]
+    pub team: Patch<Team>,
+}
+
+pub async fn change(
+    State(api): State<ApiState>,
+    meta: CommandMeta,
+    Path(id): Path<Uuid>,
+    JsonBody { value: body, raw }: JsonBody<ChangeLead>,
+) -> Result<Committed, ApiError> {
+    meta.may_write(&api, Resource::Leads).await?;
+    let request = meta.request(&raw);
+    let new_owner = NewOwner::load(&api, body.owner_id.0).await?;
+    execute_all::<Lead>(&api, &request, id, false, |lead| {
+        let current = lead.state.as_ref().ok_or(ApiError::NotFound("lead"))?;
+        let reassign = match (&new_owner, current.owner_id) {
+            (Some(owner), _) => Some(Command::Reassign {
+                owner_id: owner.id,
+                team: owner
+                    .team(current.owner_id, &body.team)
+                    .apply(&current.team),
+            }),
+            (None, Some(owner_id)) if body.team.is_given() => Some(Command::Reassign {
+                owner_id,
+                team: body.team.apply(&current.team),
+            }),
+            (None, None) if body.team.is_given() => {
+                return Err(ApiError::invalid(
+                    "owner_id",
+                    "the lead has no owner: name one with its team",
+                ));
+            }
+            (None, _) => None,
+        };
+        Ok(reassign.into_iter().collect())
     })
     .await
 }

@@ -79,7 +79,10 @@ pub fn routes(api: ApiState) -> Router {
             patch(contacts::change).get(reads::get_record),
         )
         .route("/v1/leads", post(leads::capture).get(reads::list_records))
-        .route("/v1/leads/{id}", get(reads::get_record))
+        .route(
+            "/v1/leads/{id}",
+            patch(leads::change).get(reads::get_record),
+        )
         .route("/v1/leads/{id}/qualify", post(leads::qualify))
         .route("/v1/leads/{id}/disqualify", post(leads::disqualify))
         .route("/v1/leads/{id}/convert", post(leads::convert_lead))

@@ -31,6 +31,10 @@ events! {
             "company_id": "0190a5e4-7c4b-7000-8000-000000000008",
             "deal_id": null
         });
+        Reassigned(Reassigned) = "reassigned", version 1, sample json!({
+            "owner_id": "0190a5e4-7c4b-7000-8000-0000000000a2",
+            "team": "Berlin"
+        });
     }
 }
 
@@ -69,4 +73,12 @@ pub struct Converted {
     /// The company created for it, or the existing one it was linked to.
     pub company_id: Option<Uuid>,
     pub deal_id: Option<Uuid>,
+}
+
+/// The lead was handed to someone; owner and team hold their new values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reassigned {
+    pub owner_id: Uuid,
+    pub team: Option<Team>,
 }

@@ -48,7 +48,14 @@ pub enum LeadStatus {
 pub enum Command {
     Capture(NewLead),
     Qualify,
-    Disqualify { reason: Option<Text> },
+    Disqualify {
+        reason: Option<Text>,
+    },
+    /// Hands the lead to someone (from marketing or a web form to sales), with their team.
+    Reassign {
+        owner_id: Uuid,
+        team: Option<Team>,
+    },
 }
 
 /// A lead to capture, with the id the caller chose.
@@ -101,6 +108,13 @@ impl Aggregate for Lead {
                 open(state)?;
                 Ok(vec![Event::Disqualified(Disqualified { reason })])
             }
+            Command::Reassign { owner_id, team } => {
+                let lead = open(state)?;
+                if lead.owner_id == Some(owner_id) && lead.team == team {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::Reassigned(Reassigned { owner_id, team })])
+            }
         }
     }
 
@@ -132,6 +146,10 @@ impl Aggregate for Lead {
             Event::Converted(converted) => {
                 lead.status = LeadStatus::Converted;
                 lead.converted = Some(converted.clone());
+            }
+            Event::Reassigned(reassigned) => {
+                lead.owner_id = Some(reassigned.owner_id);
+                lead.team = reassigned.team.clone();
             }
         }
         Some(lead)

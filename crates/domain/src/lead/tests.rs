@@ -108,6 +108,35 @@ fn a_disqualified_lead_takes_no_more_commands() {
 }
 
 #[test]
+fn a_lead_is_handed_to_sales_with_its_team() {
+    let to_munich = Command::Reassign {
+        owner_id: id(101),
+        team: Some(team("Munich")),
+    };
+    let state = Lead::given([captured()])
+        .when(to_munich.clone())
+        .then([Event::Reassigned(Reassigned {
+            owner_id: id(101),
+            team: Some(team("Munich")),
+        })])
+        .unwrap();
+    assert_eq!(
+        (state.owner_id, state.team),
+        (Some(id(101)), Some(team("Munich")))
+    );
+    let reassigned = Event::Reassigned(Reassigned {
+        owner_id: id(101),
+        team: Some(team("Munich")),
+    });
+    Lead::given([captured(), reassigned])
+        .when(to_munich.clone())
+        .then_nothing();
+    Lead::given([captured(), converted()])
+        .when(to_munich)
+        .then_conflict("already converted");
+}
+
+#[test]
 fn a_converted_lead_takes_no_more_commands() {
     for command in [Command::Qualify, Command::Disqualify { reason: None }] {
         Lead::given([captured(), converted()])
@@ -124,6 +153,10 @@ fn any_command() -> impl Strategy<Value = Command> {
         Just(Command::Capture(new_lead())),
         Just(Command::Qualify),
         prop::option::of(Just(text("no budget"))).prop_map(|reason| Command::Disqualify { reason }),
+        (100u128..103).prop_map(|owner| Command::Reassign {
+            owner_id: id(owner),
+            team: Some(team("Munich")),
+        }),
     ]
 }
 
