@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::json;
 use system_tests::TestSystem;
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_record_is_readable_at_the_position_its_command_returned() {
@@ -186,5 +187,140 @@ async fn roles_without_record_access_get_403_on_reads() {
         .send(Method::GET, None, "/v1/companies", &[], None)
         .await
         .expect(401);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_linked_contact_and_due_time() {
+    let system = TestSystem::start().await;
+    let admin = system.admin.clone();
+    let contact = |first: &'static str| {
+        let system = &system;
+        let admin = admin.clone();
+        async move {
+            system
+                .post(
+                    &admin,
+                    "/v1/contacts",
+                    json!({"first_name": first, "last_name": "Test"}),
+                )
+                .await
+                .expect(201)
+                .id()
+        }
+    };
+    let (ada, bob) = (contact("Ada").await, contact("Bob").await);
+    let case = |contact_id| {
+        let system = &system;
+        let admin = admin.clone();
+        async move {
+            system
+                .post(
+                    &admin,
+                    "/v1/cases",
+                    json!({"subject": "Help", "contact_id": contact_id, "priority": "normal"}),
+                )
+                .await
+                .expect(201)
+                .id()
+        }
+    };
+    let (new_for_ada, open_for_ada, new_for_bob) =
+        (case(ada).await, case(ada).await, case(bob).await);
+    system
+        .post(
+            &admin,
+            &format!("/v1/cases/{open_for_ada}/status"),
+            json!({"status": "open"}),
+        )
+        .await
+        .expect(200);
+    let task = |due_at: &'static str| {
+        let system = &system;
+        let admin = admin.clone();
+        async move {
+            let (assignee, _) = system
+                .user(&format!("rep-{}", &due_at[..4]), "sales", None)
+                .await;
+            system
+                .post(
+                    &admin,
+                    "/v1/tasks",
+                    json!({"title": "Call", "due_at": due_at, "assignee_id": assignee, "contact_id": ada}),
+                )
+                .await
+                .expect(201)
+                .id()
+        }
+    };
+    let (soon, later, done) = (
+        task("2026-01-01T09:00:00Z").await,
+        task("2027-01-01T09:00:00Z").await,
+        task("2025-01-01T09:00:00Z").await,
+    );
+    let last = system
+        .post(&admin, &format!("/v1/tasks/{done}/complete"), json!({}))
+        .await
+        .expect(200)
+        .position()
+        .to_string();
+    let ids = |path: String| {
+        let system = &system;
+        let admin = admin.clone();
+        let last = last.clone();
+        async move {
+            let reply = system
+                .send(
+                    Method::GET,
+                    Some(&admin),
+                    &path,
+                    &[("x-crm-min-position", &last)],
+                    None,
+                )
+                .await
+                .expect(200);
+            reply.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|item| item["id"].as_str().expect("an id").to_owned())
+                .collect::<HashSet<String>>()
+        }
+    };
+    let set = |ids: &[Uuid]| ids.iter().map(Uuid::to_string).collect::<HashSet<_>>();
+    assert_eq!(
+        ids(format!("/v1/cases?status=open&contact_id={ada}")).await,
+        set(&[open_for_ada])
+    );
+    assert_eq!(
+        ids("/v1/cases?status=new".to_owned()).await,
+        set(&[new_for_ada, new_for_bob])
+    );
+    assert_eq!(
+        ids(format!("/v1/cases?contact_id={bob}")).await,
+        set(&[new_for_bob])
+    );
+    assert_eq!(
+        ids("/v1/tasks?status=pending&due_before=2026-06-01T00:00:00Z".to_owned()).await,
+        set(&[soon])
+    );
+    assert_eq!(
+        ids("/v1/tasks?status=pending".to_owned()).await,
+        set(&[soon, later])
+    );
+
+    for (path, field) in [
+        ("/v1/cases?status=won", "status"),
+        ("/v1/companies?status=open", "status"),
+        ("/v1/tasks?due_before=tomorrow", "due_before"),
+    ] {
+        let refused = system.get(&admin, path).await.expect(422);
+        assert_eq!(refused.invalid_field(), field, "{path}");
+    }
+    let refused = system
+        .get(&admin, &format!("/v1/leads?contact_id={ada}"))
+        .await
+        .expect(422);
+    assert_eq!(refused.invalid_field(), "contact_id");
     system.stop().await;
 }

@@ -1555,6 +1555,9 @@ fn parameters_of(route: &Route) -> Vec<&'static str> {
             "owner_id",
             "company_id",
             "q",
+            "status",
+            "contact_id",
+            "due_before",
             "limit",
             "cursor",
         ]),
@@ -1972,6 +1975,26 @@ fn record_parameters(inputs: &mut SchemaGenerator) -> Value {
             "in": "query",
             "description": "Only records of this company.",
             "schema": uuid,
+        },
+        "status": {
+            "name": "status",
+            "in": "query",
+            "description": "Only records in this status: leads new, qualified, disqualified or \
+                converted; deals open, won or lost; activities logged, scheduled or cancelled; \
+                tasks pending or completed; cases new, open, pending, resolved or closed.",
+            "schema": { "type": "string" },
+        },
+        "contact_id": {
+            "name": "contact_id",
+            "in": "query",
+            "description": "Only records linked to this contact (deals, activities, tasks, cases).",
+            "schema": uuid,
+        },
+        "due_before": {
+            "name": "due_before",
+            "in": "query",
+            "description": "Only tasks due before this time (RFC 3339).",
+            "schema": { "type": "string", "format": "date-time" },
         },
         "q": {
             "name": "q",

@@ -70,6 +70,27 @@ impl Collection {
         }
     }
 
+    /// The statuses its records go through, as `?status=` names them (none: it has no status).
+    /// A task is `pending` until it is `completed`.
+    pub fn statuses(self) -> &'static [&'static str] {
+        match self {
+            Collection::Leads => &["new", "qualified", "disqualified", "converted"],
+            Collection::Deals => &["open", "won", "lost"],
+            Collection::Activities => &["logged", "scheduled", "cancelled"],
+            Collection::Tasks => &["pending", "completed"],
+            Collection::Cases => &["new", "open", "pending", "resolved", "closed"],
+            Collection::Companies | Collection::Contacts | Collection::Pipelines => &[],
+        }
+    }
+
+    /// Whether its records may link one contact (`?contact_id=`).
+    pub fn links_contacts(self) -> bool {
+        matches!(
+            self,
+            Collection::Deals | Collection::Activities | Collection::Tasks | Collection::Cases
+        )
+    }
+
     /// The stream type its records are folded from (`company`, `contact`, ...).
     pub fn stream_type(self) -> &'static str {
         match self {

@@ -13,6 +13,12 @@ pub enum RecordsError {
     /// The search text is longer than [`MAX_SEARCH_CHARS`](crate::MAX_SEARCH_CHARS).
     #[error("q must be at most {max} characters", max = crate::MAX_SEARCH_CHARS)]
     SearchTooLong,
+    /// A filter the collection cannot take (a status it does not have, a link it never makes).
+    #[error("{message}")]
+    BadFilter {
+        field: &'static str,
+        message: String,
+    },
     /// PostgreSQL did not answer, or refused the query; `transient` when a retry may succeed.
     #[error("the read model's database: {message}")]
     Database { message: String, transient: bool },
@@ -24,9 +30,10 @@ impl RecordsError {
     pub fn is_transient(&self) -> bool {
         match self {
             RecordsError::Database { transient, .. } => *transient,
-            RecordsError::BadCursor | RecordsError::BadLimit(_) | RecordsError::SearchTooLong => {
-                false
-            }
+            RecordsError::BadCursor
+            | RecordsError::BadLimit(_)
+            | RecordsError::SearchTooLong
+            | RecordsError::BadFilter { .. } => false,
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The filters of a list (`?tag=&owner_id=&company_id=&q=`, and who may see what) turned into
-//! one SQL statement with its parameters. Every value travels as a parameter, never inside the
-//! SQL text; the search text is reduced to words before it becomes a `tsquery`, so no input can
-//! be read as query syntax.
+//! The filters of a list (`?tag=&owner_id=&company_id=&q=&status=&contact_id=&due_before=`, and
+//! who may see what) turned into one SQL statement with its parameters. Every value travels as a
+//! parameter, never inside the SQL text; the search text is reduced to words before it becomes a
+//! `tsquery`, so no input can be read as query syntax. Status, contact and due time are read from
+//! the record's body, unindexed: they narrow what the visibility and the page already bound.
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -23,6 +25,12 @@ pub struct ListFilter {
     /// Full-text search on names, e-mail addresses and domains; each word matches as a prefix
     /// (`ada` finds "Ada Lovelace"), and every word must match.
     pub q: Option<String>,
+    /// Records in this status ([`Collection::statuses`]).
+    pub status: Option<String>,
+    /// Records linked to this contact (deals, activities, tasks, cases).
+    pub contact_id: Option<Uuid>,
+    /// Tasks due before this time.
+    pub due_before: Option<DateTime<Utc>>,
     /// Record-level visibility: when `Some`, only records owned by one of these owners OR
     /// belonging to one of these teams, or belonging to a company that is. Empty lists see
     /// nothing.
@@ -44,6 +52,7 @@ pub(crate) enum Parameter {
     Ids(Vec<Uuid>),
     Texts(Vec<String>),
     Count(i64),
+    Time(DateTime<Utc>),
 }
 
 impl Parameter {
@@ -54,6 +63,7 @@ impl Parameter {
             Parameter::Ids(ids) => ids,
             Parameter::Texts(texts) => texts,
             Parameter::Count(count) => count,
+            Parameter::Time(time) => time,
         }
     }
 }
@@ -108,6 +118,29 @@ pub(crate) fn list_statement(
             "FALSE".to_owned()
         });
     }
+    if let Some(status) = &filter.status {
+        conditions.push(status_condition(collection, status, &mut bind)?);
+    }
+    if let Some(contact_id) = filter.contact_id {
+        if !collection.links_contacts() {
+            return Err(RecordsError::BadFilter {
+                field: "contact_id",
+                message: format!("{collection} link no contact"),
+            });
+        }
+        let contact = bind(Parameter::Text(contact_id.to_string()));
+        conditions.push(format!("body ->> 'contact_id' = {contact}"));
+    }
+    if let Some(due_before) = filter.due_before {
+        if collection != Collection::Tasks {
+            return Err(RecordsError::BadFilter {
+                field: "due_before",
+                message: format!("only tasks are due, not {collection}"),
+            });
+        }
+        let due_before = bind(Parameter::Time(due_before));
+        conditions.push(format!("(body ->> 'due_at')::timestamptz < {due_before}"));
+    }
     if let Some(q) = &filter.q {
         match search_query(q)? {
             Search::Everything => {}
@@ -149,6 +182,35 @@ pub(crate) fn list_statement(
     Ok(Statement {
         sql: format!("SELECT id, body FROM {table} WHERE {condition} ORDER BY id LIMIT {limit}"),
         parameters,
+    })
+}
+
+/// The condition of `?status=` on `collection`: a task is pending until it has a completion
+/// time; the others hold their status.
+fn status_condition(
+    collection: Collection,
+    status: &str,
+    bind: &mut impl FnMut(Parameter) -> String,
+) -> Result<String, RecordsError> {
+    let statuses = collection.statuses();
+    if !statuses.contains(&status) {
+        let message = if statuses.is_empty() {
+            format!("{collection} have no status")
+        } else {
+            format!("must be one of {}", statuses.join(", "))
+        };
+        return Err(RecordsError::BadFilter {
+            field: "status",
+            message,
+        });
+    }
+    Ok(match (collection, status) {
+        (Collection::Tasks, "pending") => "body ->> 'completed_at' IS NULL".to_owned(),
+        (Collection::Tasks, _) => "body ->> 'completed_at' IS NOT NULL".to_owned(),
+        _ => format!(
+            "body ->> 'status' = {}",
+            bind(Parameter::Text(status.to_owned()))
+        ),
     })
 }
 
@@ -254,6 +316,86 @@ mod tests {
     }
 
     #[test]
+    fn a_status_a_contact_and_a_due_time_filter_what_has_them_and_are_refused_elsewhere() {
+        let contact = Uuid::now_v7();
+        let due = Utc::now();
+        let filter = ListFilter {
+            status: Some("pending".to_owned()),
+            contact_id: Some(contact),
+            due_before: Some(due),
+            ..ListFilter::default()
+        };
+        let statement = list_statement(SCHEMA, Collection::Tasks, &filter, first_page()).unwrap();
+        assert_eq!(
+            statement.sql,
+            "SELECT id, body FROM \"records_g1\".tasks WHERE body ->> 'completed_at' IS NULL \
+             AND body ->> 'contact_id' = $1 AND (body ->> 'due_at')::timestamptz < $2 \
+             ORDER BY id LIMIT $3"
+        );
+        assert_eq!(
+            statement.parameters,
+            [
+                Parameter::Text(contact.to_string()),
+                Parameter::Time(due),
+                Parameter::Count(51)
+            ]
+        );
+        let open_cases = ListFilter {
+            status: Some("open".to_owned()),
+            ..ListFilter::default()
+        };
+        let statement =
+            list_statement(SCHEMA, Collection::Cases, &open_cases, first_page()).unwrap();
+        assert!(
+            statement.sql.contains("body ->> 'status' = $1"),
+            "{}",
+            statement.sql
+        );
+        assert_eq!(statement.parameters[0], Parameter::Text("open".to_owned()));
+
+        let refused = |collection, filter: ListFilter| match list_statement(
+            SCHEMA,
+            collection,
+            &filter,
+            first_page(),
+        ) {
+            Err(RecordsError::BadFilter { field, .. }) => field,
+            other => panic!("{collection}: {other:?}"),
+        };
+        assert_eq!(
+            refused(
+                Collection::Cases,
+                ListFilter {
+                    status: Some("won".to_owned()),
+                    ..ListFilter::default()
+                }
+            ),
+            "status"
+        );
+        assert_eq!(refused(Collection::Companies, open_cases.clone()), "status");
+        assert_eq!(
+            refused(
+                Collection::Leads,
+                ListFilter {
+                    contact_id: Some(contact),
+                    ..ListFilter::default()
+                }
+            ),
+            "contact_id"
+        );
+        assert_eq!(
+            refused(
+                Collection::Cases,
+                ListFilter {
+                    due_before: Some(due),
+                    ..ListFilter::default()
+                }
+            ),
+            "due_before"
+        );
+    }
+
+    #[test]
     fn every_filter_becomes_a_condition_with_its_value_as_a_parameter() {
         let owner = Uuid::now_v7();
         let company = Uuid::now_v7();
@@ -267,6 +409,7 @@ mod tests {
                 owner_ids: vec![owner],
                 teams: vec!["Berlin".to_owned()],
             }),
+            ..ListFilter::default()
         };
         let keyset = Keyset {
             limit: 10,

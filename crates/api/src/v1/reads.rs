@@ -88,6 +88,9 @@ impl From<RecordsError> for ApiError {
             RecordsError::BadCursor => ApiError::invalid("cursor", error.to_string()),
             RecordsError::BadLimit(_) => ApiError::invalid("limit", error.to_string()),
             RecordsError::SearchTooLong => ApiError::invalid("q", error.to_string()),
+            RecordsError::BadFilter { field, ref message } => {
+                ApiError::invalid(field, message.clone())
+            }
             RecordsError::Database { .. } => ApiError::Unavailable(error.to_string()),
         }
     }
@@ -164,6 +167,9 @@ pub struct ListQuery {
     pub owner_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub q: Option<String>,
+    pub status: Option<String>,
+    pub contact_id: Option<Uuid>,
+    pub due_before: Option<chrono::DateTime<chrono::Utc>>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub min_position: Option<u64>,
@@ -202,6 +208,9 @@ pub async fn list_records(
         owner_id: query.owner_id,
         company_id: query.company_id,
         q: query.q,
+        status: query.status,
+        contact_id: query.contact_id,
+        due_before: query.due_before,
         visible_to,
     };
     let page = PageRequest {
