@@ -201,6 +201,15 @@ async fn reports_are_refused_to_roles_without_them_and_every_report_is_logged() 
             .iter()
             .all(|event| event["data"]["action"] == "export")
     );
+    // Marketing reads the lead sources (its campaigns' results), and no other report.
+    let (_, marketing) = system.user("mia", "marketing", None).await;
+    get_at(&system, &marketing, "/v1/reports/sources", created)
+        .await
+        .expect(200);
+    system
+        .get(&marketing, "/v1/reports/leaderboard")
+        .await
+        .expect(403);
     system.stop().await;
 }
 

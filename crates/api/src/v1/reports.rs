@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use domain::access::{AccessAction, RecordRef};
 use domain::values::Team;
 use pipeline::{Grouping, PipelineError, ReportScope, Window};
-use policy::{Action, Resource};
+use policy::{Action, Reach, Resource};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -78,15 +78,25 @@ impl Report {
         min_position: MinPosition,
         query: QueryResult<ReportQuery>,
     ) -> Result<Report, ApiError> {
+        Report::open_as(api, accessor, min_position, query, |_| Resource::Reports).await
+    }
+
+    /// As [`open`](Self::open), judged on the resource `area` picks for the caller.
+    async fn open_as(
+        api: &ApiState,
+        accessor: Accessor,
+        min_position: MinPosition,
+        query: QueryResult<ReportQuery>,
+        area: impl FnOnce(&policy::Principal) -> Resource,
+    ) -> Result<Report, ApiError> {
         let Accessor { caller, access } = accessor.doing(AccessAction::Export);
         let Query(query) = query?;
         let asked: Vec<RecordRef> = query.pipeline_id.map(pipeline_ref).into_iter().collect();
-        api.authorize_any(&caller, &access, Resource::Reports, Action::Read, asked)
+        let area = area(&caller.principal());
+        api.authorize_any(&caller, &access, area, Action::Read, asked)
             .await?;
         let scope = ReportScope {
-            visibility: api
-                .policy
-                .visibility(&caller.principal(), Resource::Reports),
+            visibility: api.policy.visibility(&caller.principal(), area),
             owner_id: query.owner_id,
             team: query
                 .team
@@ -274,7 +284,16 @@ pub async fn sources_report(
     min_position: MinPosition,
     query: QueryResult<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let report = Report::open(&api, accessor, min_position, query).await?;
+    // A view of the leads: whoever reads the reports reads it, and so does whoever reads the
+    // leads (marketing, which the campaigns' results are for), over the leads they reach.
+    let reports = |principal: &policy::Principal| {
+        if api.policy.reach(principal, Resource::Reports, Action::Read) == Reach::None {
+            Resource::Leads
+        } else {
+            Resource::Reports
+        }
+    };
+    let report = Report::open_as(&api, accessor, min_position, query, reports).await?;
     report.every_pipeline()?;
     let window = report.window(Utc::now())?;
     let found = (api.reports)
