@@ -201,11 +201,52 @@ async fn reports_are_refused_to_roles_without_them_and_every_report_is_logged() 
             .iter()
             .all(|event| event["data"]["action"] == "export")
     );
-    // Marketing reads the lead sources (its campaigns' results), and no other report.
-    let (_, marketing) = system.user("mia", "marketing", None).await;
-    get_at(&system, &marketing, "/v1/reports/sources", created)
+    // Marketing reads the lead sources (its campaigns' results, not what the deals were
+    // worth), and no other report.
+    let admin = system.admin.clone();
+    let lead = system
+        .post(
+            &admin,
+            "/v1/leads",
+            json!({"name": "Fair visitor", "source": "fair"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let converted = system
+        .post(
+            &admin,
+            &format!("/v1/leads/{lead}/convert"),
+            json!({"deal": {"title": "First order", "pipeline_id": pipeline_id, "stage": "lead",
+                            "amount": {"amount_minor": 700, "currency": "EUR"}}}),
+        )
         .await
         .expect(200);
+    let deal = converted.body["deal_id"]
+        .as_str()
+        .expect("a deal")
+        .to_owned();
+    let won = system
+        .post(&admin, &format!("/v1/deals/{deal}/won"), json!({}))
+        .await
+        .expect(200)
+        .position();
+    let (_, marketing) = system.user("mia", "marketing", None).await;
+    let fair = |report: &Value| report["sources"][0].clone();
+    let seen = get_at(&system, &analyst, "/v1/reports/sources", won)
+        .await
+        .expect(200);
+    assert_eq!(
+        fair(&seen.body)["won"][0]["won_minor"],
+        700,
+        "{}",
+        seen.body
+    );
+    let seen = get_at(&system, &marketing, "/v1/reports/sources", won)
+        .await
+        .expect(200);
+    assert_eq!(fair(&seen.body)["deals_won"], 1, "{}", seen.body);
+    assert_eq!(fair(&seen.body)["won"], json!([]), "{}", seen.body);
     system
         .get(&marketing, "/v1/reports/leaderboard")
         .await

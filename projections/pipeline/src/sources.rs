@@ -57,8 +57,29 @@ pub struct Funnel {
     pub deals_opened: u64,
     /// Those deals that are won.
     pub deals_won: u64,
-    /// The won deals' value, per currency.
+    /// The won deals' value, per currency (empty for a caller who reads neither deals nor
+    /// reports).
     pub won: Vec<WonTotal>,
+}
+
+impl SourceReport {
+    /// The funnel without the won deals' value, for a caller who reads the leads but neither
+    /// the deals nor the reports (marketing): how many leads became deals and how many of those
+    /// were won stays, what they were worth does not.
+    pub fn without_won_value(&mut self) {
+        let funnels = self
+            .sources
+            .iter_mut()
+            .map(|source| &mut source.funnel)
+            .chain(
+                self.campaigns
+                    .iter_mut()
+                    .map(|campaign| &mut campaign.funnel),
+            );
+        for funnel in funnels {
+            funnel.won.clear();
+        }
+    }
 }
 
 /// One row of the export: a source or a campaign, and one currency of its won value (or none).

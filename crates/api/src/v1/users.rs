@@ -193,14 +193,33 @@ pub async fn bootstrap_admin(
             );
             return Ok(None);
         }
+        if user.holds(&hash) {
+            return Ok(None);
+        }
+        // A token the admin held before and lost was revoked on purpose (a rotation over HTTP):
+        // a restart with the variable still set must not bring it back.
+        let stream = StreamRef::new(User::STREAM_TYPE, admin);
+        let revoked = api
+            .reader
+            .load_stream(&stream, 0)
+            .await?
+            .iter()
+            .any(|event| {
+                event.event_type == "token_issued" && event.payload["token_hash"] == hash.as_str()
+            });
+        if revoked {
+            tracing::warn!(
+                "CRM_ADMIN_TOKEN names a token the admin no longer holds (it was revoked): it is \
+                 not issued again; set a new one, or none"
+            );
+            return Ok(None);
+        }
         // A new CRM_ADMIN_TOKEN replaces the admin's tokens: rotating the variable must end
         // the old one, not add a second.
-        if !user.holds(&hash) {
-            execute_all::<User>(api, &request, admin, false, |loaded| {
-                Ok(issuing(&loaded.state, &token, true))
-            })
-            .await?;
-        }
+        execute_all::<User>(api, &request, admin, false, |loaded| {
+            Ok(issuing(&loaded.state, &token, true))
+        })
+        .await?;
         Ok(None)
     } else {
         let new = NewUser {

@@ -142,8 +142,16 @@ pub struct TrackedUrl(String);
 impl TrackedUrl {
     pub const MAX_CHARS: usize = 2_000;
 
+    /// The URL, percent-encoded. Its length is bounded as given (a stored click must keep
+    /// reading back); a new click is bounded as encoded too, when it is decided.
     pub fn parse(text: &str) -> Result<TrackedUrl, DomainError> {
         let text = text.trim();
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(DomainError::invalid_value(format!(
+                "must be at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
         let lower = text.to_ascii_lowercase();
         let Some(rest) = ["https://", "http://"]
             .iter()
@@ -164,14 +172,7 @@ impl TrackedUrl {
         if host.is_empty() {
             return Err(DomainError::invalid_value("must name a host"));
         }
-        let url = percent_encoded(text);
-        if url.chars().count() > Self::MAX_CHARS {
-            return Err(DomainError::invalid_value(format!(
-                "must be at most {} characters (percent-encoded)",
-                Self::MAX_CHARS
-            )));
-        }
-        Ok(TrackedUrl(url))
+        Ok(TrackedUrl(percent_encoded(text)))
     }
 }
 

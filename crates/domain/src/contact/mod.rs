@@ -121,6 +121,15 @@ impl Aggregate for Contact {
                 clicked_at,
             } => {
                 state.as_ref().ok_or(DomainError::NotFound)?;
+                if url.as_str().chars().count() > TrackedUrl::MAX_CHARS {
+                    return Err(DomainError::invalid(
+                        "url",
+                        format!(
+                            "must be at most {} characters percent-encoded",
+                            TrackedUrl::MAX_CHARS
+                        ),
+                    ));
+                }
                 if clicked_at > context.now {
                     return Err(DomainError::invalid(
                         "clicked_at",

@@ -245,6 +245,19 @@ fn a_tracked_url_is_an_absolute_http_url_of_at_most_two_thousand_characters() {
     ] {
         assert!(TrackedUrl::parse(bad).is_err(), "{bad:?}");
     }
+    // A stored click whose URL grows past the bound once encoded still reads back; a new one
+    // is refused.
+    let grown = format!("https://shop.example/{}", "\u{436}".repeat(400));
+    let stored = serde_json::json!({"url": grown, "campaign_id": null,
+        "clicked_at": "2025-06-02T09:41:07Z"});
+    assert!(Event::from_stored("link_clicked", 1, &stored).is_ok());
+    Contact::given([created()])
+        .when(Command::RecordLinkClick {
+            url: url(&grown),
+            campaign_id: None,
+            clicked_at: now(),
+        })
+        .then_invalid("url");
     // What a URI may not hold is percent-encoded, once.
     let encoded = url("https://shop.example/\u{fc}ber?q=a|b");
     assert_eq!(encoded.as_str(), "https://shop.example/%C3%BCber?q=a%7Cb");
