@@ -210,8 +210,7 @@ fn logged(
     followed: impl Stream<Item = Result<Followed, eventlog::LogError>> + Send + 'static,
 ) -> impl Stream<Item = Vec<Event>> + Send + 'static {
     let batches = followed.ready_chunks(MAX_BATCH).boxed();
-    futures::stream::unfold(Some((batches, reader)), |state| async move {
-        let (mut batches, reader) = state?;
+    futures::stream::unfold((batches, reader), |(mut batches, reader)| async move {
         let batch = batches.next().await?;
         let request = &reader.access.request_id;
         if !reader.still_allowed().await {
@@ -219,7 +218,7 @@ fn logged(
             return None;
         }
         match release(&reader.api, &reader.access, batch).await {
-            Ok(events) => Some((events, Some((batches, reader)))),
+            Ok(events) => Some((events, (batches, reader))),
             Err(error) => {
                 tracing::warn!(%error, %request, "an event stream ends");
                 None
