@@ -935,17 +935,19 @@ async fn a_rebuild_ends_while_events_keep_coming() {
     let head = world.head().await;
     world.wait_for(head).await;
 
-    // A writer that never lets the feed fall quiet while the rebuild runs.
+    // Writers that never let the feed fall quiet while the rebuild runs.
     let writing = CancellationToken::new();
-    let writer = {
-        let appender = world.appender.clone();
-        let writing = writing.clone();
-        tokio::spawn(async move {
-            while !writing.is_cancelled() {
-                append(&appender, 4, 4).await;
-            }
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let appender = world.appender.clone();
+            let writing = writing.clone();
+            tokio::spawn(async move {
+                while !writing.is_cancelled() {
+                    append(&appender, 8, 8).await;
+                }
+            })
         })
-    };
+        .collect();
     let rebuilt = projector::rebuild(
         world.owner.clone(),
         world.jetstream().await,
@@ -953,12 +955,17 @@ async fn a_rebuild_ends_while_events_keep_coming() {
         Tally::of(Feed::Everything),
         CancellationToken::new(),
     );
-    let report = tokio::time::timeout(WAIT, rebuilt)
+    // A liveness bound, not a speed target: the catch-up takes a second or two. Before the
+    // rebuild compared itself with the live generation after busy batches too, it ended only
+    // when the writers happened to leave the feed idle (11 to 33 s here, or never).
+    let report = tokio::time::timeout(Duration::from_secs(20), rebuilt)
         .await
         .expect("the rebuild ends though the feed is never idle")
         .expect("the rebuild succeeds");
     writing.cancel();
-    writer.await.expect("the writer stops");
+    for writer in writers {
+        writer.await.expect("the writer stops");
+    }
     assert_eq!(report.live_generation, 2);
 
     projector
