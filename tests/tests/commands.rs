@@ -296,6 +296,20 @@ async fn a_deal_moves_through_its_pipeline_closes_and_refuses_stage_changes_once
         .await
         .expect(409);
     assert_eq!(refused.headers["content-type"], "application/problem+json");
+    assert_eq!(
+        refused.body["current_version"], won.body["version"],
+        "{refused:?}"
+    );
+    // A command that takes no body refuses one rather than ignore it.
+    let bodied = system
+        .post(
+            &system.admin,
+            &format!("/v1/deals/{deal}/reopen"),
+            json!({"stage": "lead"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(bodied.invalid_field(), "stage");
     system
         .post(
             &system.admin,
