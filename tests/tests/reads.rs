@@ -194,36 +194,23 @@ async fn roles_without_record_access_get_403_on_reads() {
 async fn lists_filter_by_status_linked_contact_and_due_time() {
     let system = TestSystem::start().await;
     let admin = system.admin.clone();
-    let contact = |first: &'static str| {
+    let create = |path: &'static str, body: serde_json::Value| {
         let system = &system;
         let admin = admin.clone();
-        async move {
-            system
-                .post(
-                    &admin,
-                    "/v1/contacts",
-                    json!({"first_name": first, "last_name": "Test"}),
-                )
-                .await
-                .expect(201)
-                .id()
-        }
+        async move { system.post(&admin, path, body).await.expect(201).id() }
+    };
+    let contact = |first: &str| {
+        create(
+            "/v1/contacts",
+            json!({"first_name": first, "last_name": "Test"}),
+        )
     };
     let (ada, bob) = (contact("Ada").await, contact("Bob").await);
-    let case = |contact_id| {
-        let system = &system;
-        let admin = admin.clone();
-        async move {
-            system
-                .post(
-                    &admin,
-                    "/v1/cases",
-                    json!({"subject": "Help", "contact_id": contact_id, "priority": "normal"}),
-                )
-                .await
-                .expect(201)
-                .id()
-        }
+    let case = |contact_id: Uuid| {
+        create(
+            "/v1/cases",
+            json!({"subject": "Help", "contact_id": contact_id, "priority": "normal"}),
+        )
     };
     let (new_for_ada, open_for_ada, new_for_bob) =
         (case(ada).await, case(ada).await, case(bob).await);
@@ -235,23 +222,12 @@ async fn lists_filter_by_status_linked_contact_and_due_time() {
         )
         .await
         .expect(200);
-    let task = |due_at: &'static str| {
-        let system = &system;
-        let admin = admin.clone();
-        async move {
-            let (assignee, _) = system
-                .user(&format!("rep-{}", &due_at[..4]), "sales", None)
-                .await;
-            system
-                .post(
-                    &admin,
-                    "/v1/tasks",
-                    json!({"title": "Call", "due_at": due_at, "assignee_id": assignee, "contact_id": ada}),
-                )
-                .await
-                .expect(201)
-                .id()
-        }
+    let (assignee, _) = system.user("rep", "sales", None).await;
+    let task = |due_at: &str| {
+        create(
+            "/v1/tasks",
+            json!({"title": "Call", "due_at": due_at, "assignee_id": assignee, "contact_id": ada}),
+        )
     };
     let (soon, later, done) = (
         task("2026-01-01T09:00:00Z").await,

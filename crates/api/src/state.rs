@@ -28,7 +28,7 @@ pub struct ApiState {
     pub projections: projector::ProjectionReader,
     /// Follows the event stream for subscribers over HTTP; `None` in a process that serves no
     /// HTTP (the command line's own commands), where `/v1/events/stream` is a 503.
-    pub follower: Option<eventlog::Follower>,
+    pub follower: Option<Arc<eventlog::Follower>>,
     /// The event streams open in this process, counted against their limits.
     pub streams: crate::v1::OpenStreams,
     pub callers: CallerCache,

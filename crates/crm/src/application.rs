@@ -138,11 +138,11 @@ impl Application {
 
         let api = if roles.contains(&Role::Api) {
             let mut state = api_state(settings, &pool, &read_models)?;
-            state.follower = Some(eventlog::Follower::new(
+            state.follower = Some(std::sync::Arc::new(eventlog::Follower::new(
                 nats.clone(),
                 &settings.nats,
                 stopping.clone(),
-            ));
+            )));
             let operations = api::OperationsState {
                 reader: state.reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),

@@ -140,6 +140,20 @@ mod tests {
     }
 
     #[test]
+    fn every_status_a_list_filters_on_is_one_the_domain_writes() {
+        fn writes<T: serde::de::DeserializeOwned>(collection: Collection) {
+            for status in collection.statuses() {
+                let read = serde_json::from_value::<T>(serde_json::json!(status));
+                assert!(read.is_ok(), "{collection}: {status}");
+            }
+        }
+        writes::<domain::lead::LeadStatus>(Collection::Leads);
+        writes::<domain::deal::DealStatus>(Collection::Deals);
+        writes::<domain::activity::ActivityStatus>(Collection::Activities);
+        writes::<domain::case::CaseStatus>(Collection::Cases);
+    }
+
+    #[test]
     fn a_collection_table_lives_in_the_generation_schema() {
         assert_eq!(
             qualified_table("records_g1", Collection::Deals),

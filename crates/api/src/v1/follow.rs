@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use domain::access::{AccessAction, RecordRef};
+use domain::access::AccessAction;
 use eventlog::Followed;
 use eventstore::Category;
 use futures::{Stream, StreamExt};
@@ -30,7 +30,7 @@ use policy::{Action, Reach, Resource};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::history::collection_named;
+use super::history::{collection_named, disclosed_records};
 use crate::access::Accessor;
 use crate::problem::ApiError;
 use crate::request::Query;
@@ -243,20 +243,11 @@ async fn release(
             .ok()
         })
         .collect();
-    let mut records: Vec<RecordRef> = Vec::new();
-    for message in &messages {
-        if let Some((stream_type, id)) = message.envelope.stream()
-            && let Some(collection) = collection_named(stream_type)
-        {
-            let record = RecordRef {
-                collection: collection.to_owned(),
-                id,
-            };
-            if !records.contains(&record) {
-                records.push(record);
-            }
-        }
-    }
+    let records = disclosed_records(
+        messages
+            .iter()
+            .filter_map(|message| message.envelope.stream()),
+    );
     let messages = api
         .disclose(access, Withheld::new(messages, records))
         .await?;

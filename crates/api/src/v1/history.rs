@@ -271,20 +271,12 @@ pub async fn events(
         .reader
         .read_from(query.after.unwrap_or(0), limit)
         .await?;
-    let mut disclosed: Vec<RecordRef> = Vec::new();
-    for event in &events {
-        if event.category == Category::Events
-            && let Some(collection) = collection_named(&event.stream.stream_type)
-        {
-            let record = RecordRef {
-                collection: collection.to_owned(),
-                id: event.stream.stream_id,
-            };
-            if !disclosed.contains(&record) {
-                disclosed.push(record);
-            }
-        }
-    }
+    let disclosed = disclosed_records(
+        events
+            .iter()
+            .filter(|event| event.category == Category::Events)
+            .map(|event| (event.stream.stream_type.as_str(), event.stream.stream_id)),
+    );
     let next_after = (events.len() == limit as usize)
         .then(|| events.last().map(|event| event.position))
         .flatten();
@@ -307,6 +299,26 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
             format!("must be from 1 to {MAX_EVENTS_PAGE}"),
         )),
     }
+}
+
+/// The records the events of these streams disclose, each once, in the order first met
+/// (streams of no collection, such as username claims, disclose none).
+pub(crate) fn disclosed_records<'a>(
+    streams: impl Iterator<Item = (&'a str, Uuid)>,
+) -> Vec<RecordRef> {
+    let mut records: Vec<RecordRef> = Vec::new();
+    for (stream_type, id) in streams {
+        if let Some(collection) = collection_named(stream_type) {
+            let record = RecordRef {
+                collection: collection.to_owned(),
+                id,
+            };
+            if !records.contains(&record) {
+                records.push(record);
+            }
+        }
+    }
+    records
 }
 
 /// The collection whose records a stream type holds (users and username claims too).

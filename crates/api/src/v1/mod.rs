@@ -205,10 +205,11 @@ pub(crate) async fn ensure_linked<A: Aggregate>(
     }
 }
 
-/// Refuses an id that names no user, or one deactivated (work given to them would lie idle).
-pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result<(), ApiError> {
+/// The user `id` names, refused (naming `field`) when there is none or they are deactivated:
+/// work given to them would lie idle.
+pub(crate) async fn ensure_user(api: &ApiState, id: Uuid, field: &str) -> Result<User, ApiError> {
     match load::<User>(api, id).await?.state {
-        Some(user) if user.active => Ok(()),
+        Some(user) if user.active => Ok(user),
         Some(_) => Err(ApiError::invalid(field, "the user is deactivated")),
         None => Err(ApiError::invalid(field, "no such user")),
     }
@@ -222,8 +223,8 @@ pub(crate) struct NewOwner {
 }
 
 impl NewOwner {
-    /// The user `owner_id` names (`None` when the change names no owner), or a 422 when no user
-    /// has that id.
+    /// The user `owner_id` names (`None` when the change names no owner), or a 422 when no
+    /// active user has that id.
     pub(crate) async fn load(
         api: &ApiState,
         owner_id: Option<Uuid>,
@@ -231,11 +232,7 @@ impl NewOwner {
         let Some(id) = owner_id else {
             return Ok(None);
         };
-        let user = load::<User>(api, id).await?.state;
-        let user = user.ok_or_else(|| ApiError::invalid("owner_id", "no such user"))?;
-        if !user.active {
-            return Err(ApiError::invalid("owner_id", "the user is deactivated"));
-        }
+        let user = ensure_user(api, id, "owner_id").await?;
         Ok(Some(NewOwner {
             id,
             team: user.team,
