@@ -937,3 +937,128 @@ async fn a_record_handed_to_another_teams_user_moves_into_that_team() {
     }
     system.stop().await;
 }
+
+/// The ids a list shows `token` once it has reached `position`.
+async fn listed(system: &TestSystem, token: &str, path: &str, position: u64) -> Vec<Value> {
+    let list = system
+        .send(
+            Method::GET,
+            Some(token),
+            path,
+            &[("x-crm-min-position", &position.to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    let items = list.body["items"].as_array().expect("items");
+    items.iter().map(|item| item["id"].clone()).collect()
+}
+
+#[tokio::test]
+async fn a_task_or_case_is_in_the_reach_of_its_assignees_team_even_when_linked_to_nothing_of_theirs()
+ {
+    let system = TestSystem::start().await;
+    let (_, manager) = system.user("berlin-lead", "manager", Some("Berlin")).await;
+    let (_, anna) = system.user("anna", "sales", Some("Berlin")).await;
+    let (ben, _) = system.user("ben", "sales", Some("Berlin")).await;
+    let (max, munich) = system.user("max", "sales", Some("Munich")).await;
+
+    // A sales user gives a teammate a task about nothing of theirs: it is the team's.
+    let task = system
+        .post(
+            &anna,
+            "/v1/tasks",
+            json!({"title": "Prepare the trade fair", "due_at": "2026-12-01T10:00:00Z",
+                   "assignee_id": ben}),
+        )
+        .await
+        .expect(201);
+    let path = format!("/v1/tasks/{}", task.id());
+    let read = system
+        .send(
+            Method::GET,
+            Some(&manager),
+            &path,
+            &[("x-crm-min-position", &task.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["team"], "Berlin");
+    let tasks = listed(&system, &manager, "/v1/tasks", task.position()).await;
+    assert_eq!(
+        tasks,
+        vec![json!(task.id())],
+        "the manager lists the team's task"
+    );
+    system.get(&munich, &path).await.expect(403);
+    assert!(
+        listed(&system, &munich, "/v1/tasks", task.position())
+            .await
+            .is_empty()
+    );
+
+    // Handed to another team's user, it moves into that team's reach and out of this one's.
+    let moved = system
+        .patch(&manager, &path, json!({"assignee_id": max}))
+        .await
+        .expect(200);
+    let read = system
+        .send(
+            Method::GET,
+            Some(&munich),
+            &path,
+            &[("x-crm-min-position", &moved.position().to_string())],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["team"], "Munich");
+    system.get(&manager, &path).await.expect(403);
+    assert!(
+        listed(&system, &manager, "/v1/tasks", moved.position())
+            .await
+            .is_empty()
+    );
+
+    // A case about another team's customer, worked by a member of this team.
+    let contact = system
+        .post(
+            &munich,
+            "/v1/contacts",
+            json!({"first_name": "Grace", "last_name": "Hopper"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let case = system
+        .post(
+            &system.admin,
+            "/v1/cases",
+            json!({"subject": "Cannot log in", "contact_id": contact, "priority": "high",
+                   "assignee_id": ben}),
+        )
+        .await
+        .expect(201);
+    let cases = listed(&system, &manager, "/v1/cases", case.position()).await;
+    assert_eq!(cases, vec![json!(case.id())]);
+    let case_path = format!("/v1/cases/{}", case.id());
+    system
+        .post(
+            &manager,
+            &format!("{case_path}/status"),
+            json!({"status": "open"}),
+        )
+        .await
+        .expect(200);
+    let unassigned = system
+        .patch(&system.admin, &case_path, json!({"assignee_id": null}))
+        .await
+        .expect(200);
+    assert!(
+        listed(&system, &manager, "/v1/cases", unassigned.position())
+            .await
+            .is_empty()
+    );
+    system.stop().await;
+}

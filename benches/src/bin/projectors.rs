@@ -529,6 +529,7 @@ fn next_request(book: &mut Book, step: u64) -> anyhow::Result<(AppendRequest, u6
         contact_id,
         priority: Priority::Normal,
         assignee_id: Some(owner_id),
+        team: None,
     });
     Ok((decided::<case::Case>(&None, id, command, &context, 0)?, 1))
 }

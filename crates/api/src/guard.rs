@@ -119,7 +119,9 @@ impl Guarded for Activity {
 impl Guarded for Task {
     const RESOURCE: Resource = Resource::Tasks;
     fn owner(state: &Self::State) -> (Option<Uuid>, Option<String>) {
-        (state.as_ref().map(|task| task.assignee_id), None)
+        state.as_ref().map_or((None, None), |task| {
+            (Some(task.assignee_id), team_name(task.team.as_ref()))
+        })
     }
     fn links(state: &Self::State) -> Links {
         state.as_ref().map_or_else(Links::default, |task| Links {
@@ -133,7 +135,9 @@ impl Guarded for Task {
 impl Guarded for Case {
     const RESOURCE: Resource = Resource::Cases;
     fn owner(state: &Self::State) -> (Option<Uuid>, Option<String>) {
-        (state.as_ref().and_then(|case| case.assignee_id), None)
+        state.as_ref().map_or((None, None), |case| {
+            (case.assignee_id, team_name(case.team.as_ref()))
+        })
     }
     fn links(state: &Self::State) -> Links {
         Links {

@@ -18,6 +18,19 @@ pub(crate) fn no_upcaster(from_version: u32, _payload: Value) -> Result<Value, S
     Err(format!("no upcaster from schema version {from_version}"))
 }
 
+/// The upcaster of an event type whose version 2 added `team` (the team the record belongs to
+/// through its assignee or author): version 1 did not record it, so it reads as none.
+pub(crate) fn team_added_in_v2(from_version: u32, mut payload: Value) -> Result<Value, String> {
+    match (from_version, payload.as_object_mut()) {
+        (1, Some(fields)) => {
+            fields.insert("team".to_owned(), Value::Null);
+            Ok(payload)
+        }
+        (1, None) => Err("the payload is not an object".to_owned()),
+        _ => no_upcaster(from_version, payload),
+    }
+}
+
 /// A payload as JSON.
 pub(crate) fn payload_of<T: Serialize>(payload: &T) -> Value {
     // Payloads are structs of strings, numbers, lists and nested structs: serialising one to a
@@ -188,5 +201,25 @@ mod tests {
         assert!(matches!(without_upcaster, Err(DomainError::Decode { .. })));
         let malformed = decode::<RenamedV2>("renamed", 2, 2, &json!({"x": 1}), no_upcaster);
         assert!(matches!(malformed, Err(DomainError::Decode { .. })));
+    }
+
+    #[test]
+    fn a_task_of_version_1_reads_as_one_of_no_team() {
+        let stored = json!({
+            "id": "0190a5e4-7c4b-7000-8000-00000000000b",
+            "title": "Send the proposal",
+            "description": null,
+            "due_at": "2025-06-06T16:00:00Z",
+            "assignee_id": "0190a5e4-7c4b-7000-8000-0000000000a1",
+            "contact_id": null,
+            "company_id": null,
+            "deal_id": null
+        });
+        let read: crate::task::Created =
+            decode("created", 1, 2, &stored, team_added_in_v2).unwrap();
+        assert_eq!(read.team, None);
+        let not_an_object =
+            decode::<crate::task::Created>("created", 1, 2, &json!([]), team_added_in_v2);
+        assert!(matches!(not_an_object, Err(DomainError::Decode { .. })));
     }
 }

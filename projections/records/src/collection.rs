@@ -64,7 +64,7 @@ impl Collection {
         use Collection::*;
         match column {
             Column::Owner => self != Pipelines,
-            Column::Team => matches!(self, Companies | Contacts | Leads | Deals),
+            Column::Team => matches!(self, Companies | Contacts | Leads | Deals | Tasks | Cases),
             Column::Company => matches!(self, Contacts | Leads | Deals | Activities | Tasks),
             Column::Tags => matches!(self, Companies | Contacts),
         }

@@ -3,8 +3,9 @@
 //! the domain serialises it; these columns are derived from it, never edited on their own.
 //!
 //! Ownership, for record-level visibility: companies, contacts, leads and deals have an owner
-//! and a team; tasks and cases belong to their assignee; an activity belongs to the user who
-//! recorded it; pipelines (the business's configuration) belong to no one.
+//! and a team; tasks and cases belong to their assignee and the team the assignee was in when
+//! they got it; an activity belongs to the user who recorded it (and is always linked to a
+//! customer or a deal); pipelines (the business's configuration) belong to no one.
 
 use domain::Aggregate;
 use domain::activity::Activity;
@@ -149,7 +150,7 @@ impl Held for Task {
     fn index(&self, _created_by: Option<Uuid>) -> IndexColumns {
         IndexColumns {
             owner_id: Some(self.assignee_id),
-            team: None,
+            team: team_name(self.team.as_ref()),
             company_id: self.company_id,
             tags: Vec::new(),
             search: words([Some(self.title.as_str())]),
@@ -163,7 +164,7 @@ impl Held for Case {
     fn index(&self, _created_by: Option<Uuid>) -> IndexColumns {
         IndexColumns {
             owner_id: self.assignee_id,
-            team: None,
+            team: team_name(self.team.as_ref()),
             company_id: None,
             tags: Vec::new(),
             search: words([Some(self.subject.as_str())]),

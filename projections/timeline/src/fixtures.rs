@@ -137,6 +137,7 @@ pub fn task_created(id: Uuid, contact_id: Option<Uuid>, deal_id: Option<Uuid>) -
         description: None,
         due_at: at(0),
         assignee_id: Uuid::nil(),
+        team: None,
         contact_id,
         company_id: None,
         deal_id,
@@ -157,6 +158,7 @@ pub fn case_created(id: Uuid, contact_id: Uuid) -> AnyEvent {
         contact_id,
         priority: Priority::High,
         assignee_id: None,
+        team: None,
     }))
 }
 

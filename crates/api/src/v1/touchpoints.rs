@@ -140,7 +140,7 @@ pub async fn create_task(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Tasks).await?;
     let request = meta.request(&raw);
-    ensure_user(&api, body.assignee_id, "assignee_id").await?;
+    let assignee = ensure_user(&api, body.assignee_id, "assignee_id").await?;
     check_links(
         &api,
         Links {
@@ -157,6 +157,7 @@ pub async fn create_task(
         description: body.description,
         due_at: body.due_at,
         assignee_id: body.assignee_id,
+        team: assignee.team,
         contact_id: body.contact_id,
         company_id: body.company_id,
         deal_id: body.deal_id,
@@ -185,14 +186,14 @@ pub async fn change_task(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Tasks).await?;
     let request = meta.request(&raw);
-    if let Some(assignee) = body.assignee_id.0 {
-        ensure_user(&api, assignee, "assignee_id").await?;
-    }
+    let assignee = match body.assignee_id.0 {
+        Some(id) => Some((id, ensure_user(&api, id, "assignee_id").await?.team)),
+        None => None,
+    };
     execute_all::<Task>(&api, &request, id, false, |_| {
-        let reassign = body
-            .assignee_id
-            .0
-            .map(|assignee_id| task::Command::Reassign { assignee_id });
+        let reassign = assignee
+            .clone()
+            .map(|(assignee_id, team)| task::Command::Reassign { assignee_id, team });
         let reschedule = body
             .due_at
             .0
@@ -237,9 +238,10 @@ pub async fn open_case(
     meta.may_write(&api, Resource::Cases).await?;
     let request = meta.request(&raw);
     ensure_linked::<Contact>(&api, body.contact_id, "contact_id").await?;
-    if let Some(assignee) = body.assignee_id {
-        ensure_user(&api, assignee, "assignee_id").await?;
-    }
+    let team = match body.assignee_id {
+        Some(assignee) => ensure_user(&api, assignee, "assignee_id").await?.team,
+        None => None,
+    };
     let id = Uuid::now_v7();
     let new = NewCase {
         id,
@@ -248,6 +250,7 @@ pub async fn open_case(
         contact_id: body.contact_id,
         priority: body.priority,
         assignee_id: body.assignee_id,
+        team,
     };
     execute::<Case>(&api, &request, id, true, |_| {
         Ok(case::Command::Create(new.clone()))
@@ -290,12 +293,14 @@ pub async fn change_case(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Cases).await?;
     let request = meta.request(&raw);
-    if let Some(assignee) = body.assignee_id.as_set() {
-        ensure_user(&api, *assignee, "assignee_id").await?;
-    }
+    let team = match body.assignee_id.as_set() {
+        Some(assignee) => ensure_user(&api, *assignee, "assignee_id").await?.team,
+        None => None,
+    };
     execute_all::<Case>(&api, &request, id, false, |_| {
         let assign = body.assignee_id.is_given().then(|| case::Command::Assign {
             assignee_id: body.assignee_id.as_set().copied(),
+            team: team.clone(),
         });
         let priority = body
             .priority

@@ -6,27 +6,29 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Case, CaseStatus, Priority};
-use crate::event::events;
-use crate::values::{Name, Text};
+use crate::event::{events, team_added_in_v2};
+use crate::values::{Name, Team, Text};
 
 events! {
     /// Everything that can happen to a case.
     pub enum Event for Case {
-        Created(Created) = "created", version 1, sample json!({
+        Created(Created) = "created", version 2, upcast team_added_in_v2, sample json!({
             "id": "0190a5e4-7c4b-7000-8000-00000000000c",
             "subject": "Export fails for large accounts",
             "description": "The CSV export stops after 10,000 rows.",
             "contact_id": "0190a5e4-7c4b-7000-8000-000000000002",
             "priority": "high",
-            "assignee_id": null
+            "assignee_id": null,
+            "team": null
         });
         StatusChanged(StatusChanged) = "status_changed", version 1,
             sample json!({"from": "new", "to": "open"});
         PriorityChanged(PriorityChanged) = "priority_changed", version 1,
             sample json!({"from": "high", "to": "urgent"});
-        Assigned(Assigned) = "assigned", version 1, sample json!({
+        Assigned(Assigned) = "assigned", version 2, upcast team_added_in_v2, sample json!({
             "from": null,
-            "to": "0190a5e4-7c4b-7000-8000-0000000000a3"
+            "to": "0190a5e4-7c4b-7000-8000-0000000000a3",
+            "team": "Service"
         });
     }
 }
@@ -41,6 +43,8 @@ pub struct Created {
     pub contact_id: Uuid,
     pub priority: Priority,
     pub assignee_id: Option<Uuid>,
+    /// The assignee's team: the case is in that team's reach (and its contact's).
+    pub team: Option<Team>,
 }
 
 /// The case moved along its path.
@@ -59,10 +63,13 @@ pub struct PriorityChanged {
     pub to: Priority,
 }
 
-/// The case passed from one person to another (`null`: nobody).
+/// The case passed from one person to another (`null`: nobody), or moved with its assignee to
+/// another team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assigned {
     pub from: Option<Uuid>,
     pub to: Option<Uuid>,
+    /// The new assignee's team.
+    pub team: Option<Team>,
 }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Name, Text};
+use crate::values::{Name, Team, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A case as its events leave it.
@@ -26,6 +26,8 @@ pub struct Case {
     pub priority: Priority,
     pub status: CaseStatus,
     pub assignee_id: Option<Uuid>,
+    /// The assignee's team when it was given to them.
+    pub team: Option<Team>,
 }
 
 #[derive(
@@ -85,9 +87,10 @@ pub enum Command {
     ChangePriority {
         priority: Priority,
     },
-    /// Gives the case to someone, or to nobody.
+    /// Gives the case to someone (in `team`, theirs), or to nobody.
     Assign {
         assignee_id: Option<Uuid>,
+        team: Option<Team>,
     },
 }
 
@@ -100,6 +103,8 @@ pub struct NewCase {
     pub contact_id: Uuid,
     pub priority: Priority,
     pub assignee_id: Option<Uuid>,
+    /// The assignee's team.
+    pub team: Option<Team>,
 }
 
 impl Aggregate for Case {
@@ -125,6 +130,7 @@ impl Aggregate for Case {
                     contact_id: new.contact_id,
                     priority: new.priority,
                     assignee_id: new.assignee_id,
+                    team: new.team,
                 })])
             }
             Command::ChangeStatus { status } => {
@@ -151,14 +157,15 @@ impl Aggregate for Case {
                     to: priority,
                 })])
             }
-            Command::Assign { assignee_id } => {
+            Command::Assign { assignee_id, team } => {
                 let case = not_closed(state)?;
-                if case.assignee_id == assignee_id {
+                if case.assignee_id == assignee_id && case.team == team {
                     return Ok(vec![]);
                 }
                 Ok(vec![Event::Assigned(Assigned {
                     from: case.assignee_id,
                     to: assignee_id,
+                    team,
                 })])
             }
         }
@@ -174,6 +181,7 @@ impl Aggregate for Case {
                 priority: created.priority,
                 status: CaseStatus::New,
                 assignee_id: created.assignee_id,
+                team: created.team.clone(),
             });
         }
         let mut case = state?;
@@ -181,7 +189,10 @@ impl Aggregate for Case {
             Event::Created(_) => {}
             Event::StatusChanged(changed) => case.status = changed.to,
             Event::PriorityChanged(changed) => case.priority = changed.to,
-            Event::Assigned(assigned) => case.assignee_id = assigned.to,
+            Event::Assigned(assigned) => {
+                case.assignee_id = assigned.to;
+                case.team = assigned.team.clone();
+            }
         }
         Some(case)
     }

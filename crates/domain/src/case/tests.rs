@@ -18,6 +18,7 @@ fn new_case() -> NewCase {
         contact_id: id(2),
         priority: Priority::Normal,
         assignee_id: None,
+        team: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn created() -> Event {
         contact_id: new.contact_id,
         priority: new.priority,
         assignee_id: new.assignee_id,
+        team: new.team,
     })
 }
 
@@ -71,6 +73,7 @@ fn commands_to_a_missing_case_are_not_found() {
         },
         Command::Assign {
             assignee_id: Some(id(1)),
+            team: None,
         },
     ];
     for command in commands {
@@ -142,21 +145,41 @@ fn the_priority_changes_until_the_case_is_closed() {
 
 #[test]
 fn the_assignee_changes_until_the_case_is_closed() {
+    let assigned = Event::Assigned(Assigned {
+        from: None,
+        to: Some(id(103)),
+        team: Some(team("Service")),
+    });
     let state = Case::given([created()])
         .when(Command::Assign {
             assignee_id: Some(id(103)),
+            team: Some(team("Service")),
+        })
+        .then([assigned.clone()]);
+    let case = state.unwrap();
+    assert_eq!(case.assignee_id, Some(id(103)));
+    assert_eq!(case.team, Some(team("Service")));
+    Case::given([created()])
+        .when(Command::Assign {
+            assignee_id: None,
+            team: None,
+        })
+        .then_nothing();
+    let state = Case::given([created(), assigned])
+        .when(Command::Assign {
+            assignee_id: None,
+            team: None,
         })
         .then([Event::Assigned(Assigned {
-            from: None,
-            to: Some(id(103)),
+            from: Some(id(103)),
+            to: None,
+            team: None,
         })]);
-    assert_eq!(state.unwrap().assignee_id, Some(id(103)));
-    Case::given([created()])
-        .when(Command::Assign { assignee_id: None })
-        .then_nothing();
+    assert_eq!(state.unwrap().team, None);
     Case::given(case_in(Closed))
         .when(Command::Assign {
             assignee_id: Some(id(103)),
+            team: None,
         })
         .then_conflict("closed");
 }
@@ -175,7 +198,10 @@ fn any_command() -> impl Strategy<Value = Command> {
         1 => prop::sample::select(priorities)
             .prop_map(|priority| Command::ChangePriority { priority }),
         1 => prop::option::of(Just(id(103)))
-            .prop_map(|assignee_id| Command::Assign { assignee_id }),
+            .prop_map(|assignee_id| Command::Assign {
+                assignee_id,
+                team: assignee_id.map(|_| team("Service")),
+            }),
     ]
 }
 

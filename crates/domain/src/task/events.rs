@@ -7,27 +7,29 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Task;
-use crate::event::events;
-use crate::values::{Name, Text};
+use crate::event::{events, team_added_in_v2};
+use crate::values::{Name, Team, Text};
 
 events! {
     /// Everything that can happen to a task.
     pub enum Event for Task {
-        Created(Created) = "created", version 1, sample json!({
+        Created(Created) = "created", version 2, upcast team_added_in_v2, sample json!({
             "id": "0190a5e4-7c4b-7000-8000-00000000000b",
             "title": "Send the proposal",
             "description": null,
             "due_at": "2025-06-06T16:00:00Z",
             "assignee_id": "0190a5e4-7c4b-7000-8000-0000000000a1",
+            "team": "Berlin",
             "contact_id": "0190a5e4-7c4b-7000-8000-000000000002",
             "company_id": null,
             "deal_id": "0190a5e4-7c4b-7000-8000-000000000005"
         });
         Completed(Completed) = "completed", version 1,
             sample json!({"completed_at": "2025-06-05T11:20:00Z"});
-        Reassigned(Reassigned) = "reassigned", version 1, sample json!({
+        Reassigned(Reassigned) = "reassigned", version 2, upcast team_added_in_v2, sample json!({
             "from": "0190a5e4-7c4b-7000-8000-0000000000a1",
-            "to": "0190a5e4-7c4b-7000-8000-0000000000a2"
+            "to": "0190a5e4-7c4b-7000-8000-0000000000a2",
+            "team": "Paris"
         });
         Rescheduled(Rescheduled) = "rescheduled", version 1,
             sample json!({"due_at": "2025-06-09T16:00:00Z"});
@@ -43,6 +45,8 @@ pub struct Created {
     pub description: Option<Text>,
     pub due_at: DateTime<Utc>,
     pub assignee_id: Uuid,
+    /// The assignee's team when the task was given to them: the task is in that team's reach.
+    pub team: Option<Team>,
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub deal_id: Option<Uuid>,
@@ -55,12 +59,14 @@ pub struct Completed {
     pub completed_at: DateTime<Utc>,
 }
 
-/// The task passed from one person to another.
+/// The task passed from one person to another (or moved with its assignee to another team).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reassigned {
     pub from: Uuid,
     pub to: Uuid,
+    /// The new assignee's team.
+    pub team: Option<Team>,
 }
 
 /// The task's due time changed.

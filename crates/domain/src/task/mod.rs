@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{Name, Text};
+use crate::values::{Name, Team, Text};
 use crate::{Aggregate, Context, DomainError};
 
 /// A task as its events leave it.
@@ -23,6 +23,8 @@ pub struct Task {
     pub description: Option<Text>,
     pub due_at: DateTime<Utc>,
     pub assignee_id: Uuid,
+    /// The assignee's team when it was given to them.
+    pub team: Option<Team>,
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub deal_id: Option<Uuid>,
@@ -33,8 +35,14 @@ pub struct Task {
 pub enum Command {
     Create(NewTask),
     Complete,
-    Reassign { assignee_id: Uuid },
-    Reschedule { due_at: DateTime<Utc> },
+    /// Gives the task to `assignee_id`, in `team` (theirs).
+    Reassign {
+        assignee_id: Uuid,
+        team: Option<Team>,
+    },
+    Reschedule {
+        due_at: DateTime<Utc>,
+    },
 }
 
 /// A task to create, with the id the caller chose.
@@ -45,6 +53,8 @@ pub struct NewTask {
     pub description: Option<Text>,
     pub due_at: DateTime<Utc>,
     pub assignee_id: Uuid,
+    /// The assignee's team.
+    pub team: Option<Team>,
     pub contact_id: Option<Uuid>,
     pub company_id: Option<Uuid>,
     pub deal_id: Option<Uuid>,
@@ -72,6 +82,7 @@ impl Aggregate for Task {
                     description: new.description,
                     due_at: new.due_at,
                     assignee_id: new.assignee_id,
+                    team: new.team,
                     contact_id: new.contact_id,
                     company_id: new.company_id,
                     deal_id: new.deal_id,
@@ -83,14 +94,15 @@ impl Aggregate for Task {
                     completed_at: context.now,
                 })])
             }
-            Command::Reassign { assignee_id } => {
+            Command::Reassign { assignee_id, team } => {
                 let task = pending(state)?;
-                if task.assignee_id == assignee_id {
+                if task.assignee_id == assignee_id && task.team == team {
                     return Ok(vec![]);
                 }
                 Ok(vec![Event::Reassigned(Reassigned {
                     from: task.assignee_id,
                     to: assignee_id,
+                    team,
                 })])
             }
             Command::Reschedule { due_at } => {
@@ -110,6 +122,7 @@ impl Aggregate for Task {
                 description: created.description.clone(),
                 due_at: created.due_at,
                 assignee_id: created.assignee_id,
+                team: created.team.clone(),
                 contact_id: created.contact_id,
                 company_id: created.company_id,
                 deal_id: created.deal_id,
@@ -120,7 +133,10 @@ impl Aggregate for Task {
         match event {
             Event::Created(_) => {}
             Event::Completed(completed) => task.completed_at = Some(completed.completed_at),
-            Event::Reassigned(reassigned) => task.assignee_id = reassigned.to,
+            Event::Reassigned(reassigned) => {
+                task.assignee_id = reassigned.to;
+                task.team = reassigned.team.clone();
+            }
             Event::Rescheduled(rescheduled) => task.due_at = rescheduled.due_at,
         }
         Some(task)

@@ -18,6 +18,7 @@ fn new_task() -> NewTask {
         description: None,
         due_at: due(),
         assignee_id: id(100),
+        team: Some(team("Berlin")),
         contact_id: Some(id(2)),
         company_id: None,
         deal_id: Some(id(5)),
@@ -32,6 +33,7 @@ fn created() -> Event {
         description: new.description,
         due_at: new.due_at,
         assignee_id: new.assignee_id,
+        team: new.team,
         contact_id: new.contact_id,
         company_id: new.company_id,
         deal_id: new.deal_id,
@@ -59,7 +61,10 @@ fn a_task_is_created() {
 fn commands_to_a_missing_task_are_not_found() {
     let commands = [
         Command::Complete,
-        Command::Reassign { assignee_id: id(1) },
+        Command::Reassign {
+            assignee_id: id(1),
+            team: None,
+        },
         Command::Reschedule { due_at: due() },
     ];
     for command in commands {
@@ -85,12 +90,16 @@ fn a_task_is_reassigned_and_rescheduled_until_completed() {
     let state = Task::given([created()])
         .when(Command::Reassign {
             assignee_id: id(101),
+            team: Some(team("Paris")),
         })
         .then([Event::Reassigned(Reassigned {
             from: id(100),
             to: id(101),
+            team: Some(team("Paris")),
         })]);
-    assert_eq!(state.unwrap().assignee_id, id(101));
+    let task = state.unwrap();
+    assert_eq!(task.assignee_id, id(101));
+    assert_eq!(task.team, Some(team("Paris")));
     let later = due() + Duration::days(1);
     let state = Task::given([created()])
         .when(Command::Reschedule { due_at: later })
@@ -99,6 +108,7 @@ fn a_task_is_reassigned_and_rescheduled_until_completed() {
     Task::given([created(), completed()])
         .when(Command::Reassign {
             assignee_id: id(101),
+            team: None,
         })
         .then_conflict("already completed");
     Task::given([created(), completed()])
@@ -107,12 +117,23 @@ fn a_task_is_reassigned_and_rescheduled_until_completed() {
 }
 
 #[test]
-fn reassigning_to_the_assignee_or_rescheduling_to_the_due_time_records_nothing() {
+fn reassigning_to_the_assignee_in_their_team_or_rescheduling_to_the_due_time_records_nothing() {
     Task::given([created()])
         .when(Command::Reassign {
             assignee_id: id(100),
+            team: Some(team("Berlin")),
         })
         .then_nothing();
+    Task::given([created()])
+        .when(Command::Reassign {
+            assignee_id: id(100),
+            team: Some(team("Paris")),
+        })
+        .then([Event::Reassigned(Reassigned {
+            from: id(100),
+            to: id(100),
+            team: Some(team("Paris")),
+        })]);
     Task::given([created()])
         .when(Command::Reschedule { due_at: due() })
         .then_nothing();
@@ -122,8 +143,14 @@ fn any_command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::Create(new_task())),
         Just(Command::Complete),
-        prop::sample::select(vec![100_u128, 101])
-            .prop_map(|n| Command::Reassign { assignee_id: id(n) }),
+        (
+            prop::sample::select(vec![100_u128, 101]),
+            prop::sample::select(vec![None, Some("Berlin"), Some("Paris")])
+        )
+            .prop_map(|(n, name)| Command::Reassign {
+                assignee_id: id(n),
+                team: name.map(team),
+            }),
         (0_i64..5).prop_map(|days| Command::Reschedule {
             due_at: now() + Duration::days(days)
         }),

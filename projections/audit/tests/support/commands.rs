@@ -85,6 +85,7 @@ pub fn open_case(id: Uuid, contact_id: Uuid) -> case::Command {
         contact_id,
         priority: Priority::High,
         assignee_id: None,
+        team: None,
     })
 }
 

@@ -148,6 +148,7 @@ pub fn create_task(id: Uuid, assignee_id: Uuid, company_id: Uuid) -> task::Comma
         description: None,
         due_at: Utc::now() + Duration::days(2),
         assignee_id,
+        team: None,
         contact_id: None,
         company_id: Some(company_id),
         deal_id: None,
@@ -162,6 +163,7 @@ pub fn open_case(id: Uuid, contact_id: Uuid, assignee_id: Uuid) -> case::Command
         contact_id,
         priority: Priority::High,
         assignee_id: Some(assignee_id),
+        team: None,
     })
 }
 

@@ -142,6 +142,7 @@ pub fn create_task(
         description: None,
         due_at,
         assignee_id: Uuid::from_u128(1),
+        team: None,
         contact_id,
         company_id: None,
         deal_id,
@@ -156,6 +157,7 @@ pub fn open_case(id: Uuid, contact_id: Uuid) -> case::Command {
         contact_id,
         priority: Priority::High,
         assignee_id: None,
+        team: None,
     })
 }
 
