@@ -506,6 +506,45 @@ async fn a_read_is_logged_with_its_purpose_and_a_bad_token_of_a_known_user_too()
 }
 
 #[tokio::test]
+async fn failed_authentications_of_a_user_are_logged_up_to_a_limit_a_minute_then_refused_unlogged()
+{
+    let system = TestSystem::start().await;
+    let (user_id, token) = system.user("erin", "support", None).await;
+    let forged = format!("crm_{}_{}", user_id.simple(), "0".repeat(64));
+    for _ in 0..10 {
+        system.get(&forged, "/v1/companies").await.expect(401);
+    }
+    let refused = system.get(&forged, "/v1/companies").await.expect(429);
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let failures = |events: Vec<(String, Value)>| {
+        events
+            .into_iter()
+            .filter(|(_, payload)| payload["outcome"] == "unauthenticated")
+            .count()
+    };
+    assert_eq!(failures(access_events(&system).await), 10);
+
+    // The user's own token is not held back, and another user's failures are counted apart.
+    system.get(&token, "/v1/companies").await.expect(200);
+    system
+        .get("not-a-token-of-ours", "/v1/companies")
+        .await
+        .expect(401);
+    system.get(&forged, "/v1/companies").await.expect(429);
+    assert_eq!(
+        failures(access_events(&system).await),
+        11,
+        "one more: the token of no issued form, tried on the bootstrap admin"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn a_service_token_reaches_what_its_scopes_name() {
     let system = TestSystem::start().await;
     let company = system
@@ -856,9 +895,9 @@ async fn a_timeline_leaves_out_what_the_caller_may_not_read_two_links_away() {
         )
         .await
         .expect(200);
-    let shown: Vec<&str> = timeline.body["entries"]
+    let shown: Vec<&str> = timeline.body["items"]
         .as_array()
-        .expect("entries")
+        .expect("items")
         .iter()
         .filter_map(|entry| entry["record"]["id"].as_str())
         .collect();

@@ -23,7 +23,7 @@ async fn get_at(system: &TestSystem, token: &str, path: &str, position: u64) -> 
 }
 
 fn entries(reply: &Reply) -> &Vec<Value> {
-    reply.body["entries"].as_array().expect("entries")
+    reply.body["items"].as_array().expect("items")
 }
 
 #[tokio::test]
@@ -235,7 +235,7 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
     )
     .await
     .expect(200);
-    let events = history.body["events"].as_array().expect("events");
+    let events = history.body["items"].as_array().expect("items");
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["type"], "crm.company.created.v1");
     assert_eq!(events[1]["version"], 2);
@@ -248,18 +248,18 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
         .get(&analyst, &format!("{path}?limit=1"))
         .await
         .expect(200);
-    assert_eq!(first.body["events"][0]["version"], 1);
+    assert_eq!(first.body["items"][0]["version"], 1);
     assert_eq!(first.body["next_after"], 1);
     let second = system
         .get(&analyst, &format!("{path}?after=1&limit=1"))
         .await
         .expect(200);
-    assert_eq!(second.body["events"][0]["version"], 2);
+    assert_eq!(second.body["items"][0]["version"], 2);
     let beyond = system
         .get(&analyst, &format!("{path}?after=2"))
         .await
         .expect(200);
-    assert_eq!(beyond.body["events"], json!([]));
+    assert_eq!(beyond.body["items"], json!([]));
     assert_eq!(beyond.body["next_after"], Value::Null);
     system
         .get(&analyst, &format!("{path}?limit=0"))
@@ -287,7 +287,7 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
         .expect(404);
 
     let first = system.get(&auditor, "/v1/events?limit=3").await.expect(200);
-    let page = first.body["events"].as_array().expect("events");
+    let page = first.body["items"].as_array().expect("items");
     let positions: Vec<u64> = page
         .iter()
         .map(|event| event["position"].as_u64().expect("a position"))
@@ -298,7 +298,7 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
         .get(&auditor, &format!("/v1/events?after={next}&limit=1000"))
         .await
         .expect(200);
-    let rest = second.body["events"].as_array().expect("events");
+    let rest = second.body["items"].as_array().expect("items");
     assert_eq!(rest[0]["position"], json!(next + 1), "no gap between pages");
     assert!(
         rest.iter()
@@ -367,7 +367,7 @@ async fn an_auditor_checks_the_log_and_proves_an_event_is_in_a_signed_tree() {
 
     // The event at position 3, as the log holds it, is in the signed tree.
     let log = system.get(&auditor, "/v1/events?limit=5").await.expect(200);
-    let third = &log.body["events"][2];
+    let third = &log.body["items"][2];
     assert_eq!(third["position"], 3);
     let proof = system
         .get(
@@ -383,7 +383,7 @@ async fn an_auditor_checks_the_log_and_proves_an_event_is_in_a_signed_tree() {
         .expect("the proof leads to the signed root");
     assert!(
         inclusion
-            .verify(&hash(&log.body["events"][3]["hash"]), &root)
+            .verify(&hash(&log.body["items"][3]["hash"]), &root)
             .is_err(),
         "and not for another event"
     );

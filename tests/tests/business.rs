@@ -177,9 +177,9 @@ async fn reports_are_refused_to_roles_without_them_and_every_report_is_logged() 
         .get(&system.admin, "/v1/events?limit=1000&min_position=1")
         .await
         .expect(200);
-    let accesses: Vec<&Value> = log.body["events"]
+    let accesses: Vec<&Value> = log.body["items"]
         .as_array()
-        .expect("events")
+        .expect("items")
         .iter()
         .filter(|event| event["type"] == "crm.access.record_accessed.v1")
         .filter(|event| {
@@ -483,7 +483,7 @@ async fn a_contacts_timeline_shows_its_touchpoints_and_deals_newest_first_and_on
         .await
         .expect(200)
         .body;
-    let entries = page["entries"].as_array().expect("entries");
+    let entries = page["items"].as_array().expect("items");
     let collections: Vec<&str> = entries
         .iter()
         .map(|entry| entry["record"]["collection"].as_str().unwrap_or_default())
@@ -507,9 +507,9 @@ async fn a_contacts_timeline_shows_its_touchpoints_and_deals_newest_first_and_on
         .expect(200)
         .body;
     assert!(
-        seen_by_support["entries"]
+        seen_by_support["items"]
             .as_array()
-            .expect("entries")
+            .expect("items")
             .iter()
             .all(|entry| entry["record"]["collection"] != "deals"),
         "support reads no deals: {seen_by_support}"
@@ -526,7 +526,7 @@ async fn a_contacts_timeline_shows_its_touchpoints_and_deals_newest_first_and_on
     .await
     .expect(200)
     .body;
-    assert_eq!(touchpoints["entries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(touchpoints["items"].as_array().map(Vec::len), Some(1));
     system.stop().await;
 }
 

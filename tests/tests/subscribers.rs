@@ -75,9 +75,9 @@ async fn a_subscriber_follows_the_log_and_resumes_after_the_last_event_it_took()
         .get(&system.admin, "/v1/events?limit=1000")
         .await
         .expect(200);
-    let exports: Vec<&Value> = log.body["events"]
+    let exports: Vec<&Value> = log.body["items"]
         .as_array()
-        .expect("events")
+        .expect("items")
         .iter()
         .filter(|event| event["data"]["route"] == "GET /v1/events/stream")
         .collect();

@@ -4,7 +4,9 @@
 //! seconds. A token of another form (`CRM_ADMIN_TOKEN`, chosen by an operator) can only be the
 //! bootstrap admin's.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -79,6 +81,59 @@ pub fn caller_cache() -> CallerCache {
         .build()
 }
 
+/// A known user's failed authentications in this process, counted per minute. Each is logged as
+/// an access of that user (the record of attempts on an account), up to [`LOGGED_FAILURES`] a
+/// minute; beyond that an attempt is refused with 429 unlogged, so that a client sending bad
+/// tokens cannot fill the log that must be kept forever. (A token holds 256 random bits: the
+/// limit is not what stops guessing.)
+#[derive(Clone)]
+pub struct FailedAuthentications {
+    windows: moka::future::Cache<Uuid, Arc<FailureWindow>>,
+}
+
+struct FailureWindow {
+    opened: Instant,
+    failures: AtomicU32,
+}
+
+pub const LOGGED_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Default for FailedAuthentications {
+    fn default() -> Self {
+        FailedAuthentications {
+            windows: moka::future::Cache::builder()
+                .max_capacity(CACHED_CALLERS)
+                .time_to_live(FAILURE_WINDOW)
+                .build(),
+        }
+    }
+}
+
+impl FailedAuthentications {
+    /// Counts a failure of `user_id`: `Ok` when it is to be logged, else how long until the
+    /// next one will be.
+    async fn count(&self, user_id: Uuid) -> Result<(), Duration> {
+        let window = self
+            .windows
+            .get_with(user_id, async {
+                Arc::new(FailureWindow {
+                    opened: Instant::now(),
+                    failures: AtomicU32::new(0),
+                })
+            })
+            .await;
+        let earlier = window.failures.fetch_add(1, Ordering::Relaxed);
+        if earlier < LOGGED_FAILURES {
+            return Ok(());
+        }
+        if earlier == LOGGED_FAILURES {
+            tracing::warn!(%user_id, "failed authentications beyond the logged limit, refused unlogged for the rest of the minute");
+        }
+        Err(FAILURE_WINDOW.saturating_sub(window.opened.elapsed()))
+    }
+}
+
 /// The username of the first admin, created at first start.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
@@ -117,6 +172,15 @@ impl FromRequestParts<ApiState> for Caller {
         match check_token(api, token.trim()).await {
             Ok(caller) => Ok(caller),
             Err(Refused::KnownUser { user_id, reason }) => {
+                if let Err(retry_after) = api.failed_authentications.count(user_id).await {
+                    return Err(ApiError::TooMany {
+                        message: format!(
+                            "more than {LOGGED_FAILURES} failed authentications for this user \
+                             within a minute"
+                        ),
+                        retry_after,
+                    });
+                }
                 let access = access_of(parts, None, AccessAction::Authenticate);
                 api.access_log
                     .unauthenticated(&access, user_id, reason)

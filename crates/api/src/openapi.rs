@@ -1440,7 +1440,9 @@ fn operation(route: &Route, inputs: &mut SchemaGenerator, outputs: &mut SchemaGe
     }
 
     let mut responses = success_responses(route.answer, outputs);
-    for status in route.errors {
+    // Any route that authenticates refuses a user's failed authentications beyond those logged.
+    let throttled = (route.kind != Kind::Open).then_some(&429);
+    for status in route.errors.iter().chain(throttled) {
         responses.insert(
             status.to_string(),
             json!({ "$ref": format!("#/components/responses/{}", error_name(*status)) }),
@@ -2187,8 +2189,9 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (
         429,
         "TooManyRequests",
-        "More at once than the server takes (event streams open for the user or in all); retry \
-         after `Retry-After` seconds.",
+        "More at once than the server takes (event streams open for the user or in all), or \
+         more failed authentications for one user within a minute than are logged; retry after \
+         `Retry-After` seconds.",
     ),
     (
         503,

@@ -50,9 +50,12 @@ pub enum ApiError {
     TooLarge(usize),
     #[error("this Idempotency-Key was first used with a different request")]
     IdempotencyMismatch,
-    /// More of something at once than the server takes; try again later.
-    #[error("{0}")]
-    TooMany(String),
+    /// More of something at once than the server takes; try again after `retry_after`.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("the read model reached position {reached}, not {wanted}, in time")]
     NotYet { wanted: u64, reached: u64 },
     #[error("{0}")]
@@ -90,7 +93,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -112,7 +115,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::TooLarge(_) => "too-large",
-            ApiError::TooMany(_) => "too-many",
+            ApiError::TooMany { .. } => "too-many",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",
             ApiError::NotYet { .. } => "read-model-behind",
             ApiError::Unavailable(_) => "unavailable",
@@ -145,9 +148,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Not after an append of unknown outcome: a plain retry could record it twice.
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE
-            && !matches!(self, ApiError::OutcomeUnknown(_)))
-            || status == StatusCode::TOO_MANY_REQUESTS;
+        let retry_after = match &self {
+            ApiError::TooMany { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            ApiError::OutcomeUnknown(_) => None,
+            _ => (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
+        };
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
@@ -177,8 +182,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
-        if retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

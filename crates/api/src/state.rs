@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ApiSettings;
-use crate::auth::{CallerCache, caller_cache};
+use crate::auth::{CallerCache, FailedAuthentications, caller_cache};
 use crate::command::{AggregateCache, Turns, aggregate_cache};
 
 #[derive(Clone)]
@@ -32,6 +32,7 @@ pub struct ApiState {
     /// The event streams open in this process, counted against their limits.
     pub streams: crate::v1::OpenStreams,
     pub callers: CallerCache,
+    pub failed_authentications: FailedAuthentications,
     pub aggregates: AggregateCache,
     pub turns: Turns,
     /// The installation's tree-head signing key (the data folder's public half): a tree head
@@ -64,6 +65,7 @@ impl ApiState {
             follower: None,
             streams: crate::v1::OpenStreams::default(),
             callers: caller_cache(),
+            failed_authentications: FailedAuthentications::default(),
             aggregates: aggregate_cache(),
             turns: Turns::new(),
             trusted_key: None,

@@ -55,7 +55,7 @@ pub struct AuditEntry {
 /// One page of entries, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
+    pub items: Vec<AuditEntry>,
     /// The cursor of the next (older) page, if there is one.
     pub next_cursor: Option<String>,
 }
@@ -69,7 +69,7 @@ pub struct SubjectReport {
     pub contact: Value,
     /// Changes and accesses of the contact and of every record linked to it (its activities,
     /// tasks, cases, deals, leads), newest first.
-    pub entries: Vec<AuditEntry>,
+    pub items: Vec<AuditEntry>,
     pub next_cursor: Option<String>,
 }
 

@@ -61,7 +61,7 @@ impl AuditQueries {
         let page = self
             .page(schema, &condition, filter, page, parameters)
             .await?;
-        let disclosed = disclosed(record_ref(collection, id), &page.entries);
+        let disclosed = disclosed(record_ref(collection, id), &page.items);
         Ok(Withheld::new(page, disclosed))
     }
 
@@ -78,7 +78,7 @@ impl AuditQueries {
         let page = self
             .page(schema, &condition, filter, page, parameters)
             .await?;
-        let disclosed = disclosed(record_ref(USERS, user_id), &page.entries);
+        let disclosed = disclosed(record_ref(USERS, user_id), &page.items);
         Ok(Withheld::new(page, disclosed))
     }
 
@@ -114,7 +114,7 @@ impl AuditQueries {
                      WHERE d.stream_type = '{DEAL_STREAM}' AND d.links @> ARRAY[{subject}::uuid]))"
         );
         let AuditPage {
-            entries,
+            items: entries,
             next_cursor,
         } = self
             .page(schema, &condition, filter, page, parameters)
@@ -123,7 +123,7 @@ impl AuditQueries {
         let report = SubjectReport {
             contact_id,
             contact,
-            entries,
+            items: entries,
             next_cursor,
         };
         Ok(Withheld::new(report, disclosed))
@@ -167,7 +167,7 @@ impl AuditQueries {
             None
         };
         Ok(AuditPage {
-            entries,
+            items: entries,
             next_cursor,
         })
     }

@@ -80,19 +80,19 @@ async fn a_contact_created_then_changed_shows_field_level_old_and_new_values() {
         &AuditFilter::default(),
     )
     .await;
-    assert!(page.entries.len() >= 2, "{page:#?}");
+    assert!(page.items.len() >= 2, "{page:#?}");
     assert!(
-        positions(&page.entries).windows(2).all(|w| w[0] > w[1]),
+        positions(&page.items).windows(2).all(|w| w[0] > w[1]),
         "newest first"
     );
-    assert!(page.entries.iter().all(|entry| {
+    assert!(page.items.iter().all(|entry| {
         entry.action == "change"
             && entry.outcome == "recorded"
             && entry.actor == format!("user:{}", world.actor)
             && entry.actor_id == Some(world.actor)
             && entry.record == Some(record("contacts", contact_id))
     }));
-    let creation = page.entries.last().expect("the creation");
+    let creation = page.items.last().expect("the creation");
     assert_eq!(creation.position, created);
     assert_eq!(creation.event_type, "crm.contact.created.v1");
     assert_eq!(
@@ -109,12 +109,12 @@ async fn a_contact_created_then_changed_shows_field_level_old_and_new_values() {
         "null to null is no change"
     );
     let renamed = page
-        .entries
+        .items
         .iter()
         .find_map(|entry| changed(entry, "first_name").filter(|_| entry.position > created));
     assert_eq!(renamed, Some((json!("Ada"), json!("Augusta"))));
     let readdressed = page
-        .entries
+        .items
         .iter()
         .find_map(|entry| changed(entry, "emails").filter(|_| entry.position > created));
     assert_eq!(
@@ -125,7 +125,7 @@ async fn a_contact_created_then_changed_shows_field_level_old_and_new_values() {
         ))
     );
     assert!(
-        page.entries
+        page.items
             .iter()
             .filter(|entry| entry.position > created)
             .all(|entry| changed(entry, "last_name").is_none()),
@@ -180,8 +180,8 @@ async fn an_access_shows_under_the_record_with_its_purpose_and_outcome_and_audit
         .await
         .expect("the trail answers");
     let (page, audit_read) = disclose_logged(&world, auditor, withheld).await;
-    assert_eq!(positions(&page.entries)[..2], [denied, read]);
-    let allowed = &page.entries[1];
+    assert_eq!(positions(&page.items)[..2], [denied, read]);
+    let allowed = &page.items[1];
     assert_eq!(allowed.action, "read");
     assert_eq!(allowed.outcome, "allowed");
     assert_eq!(
@@ -195,7 +195,7 @@ async fn an_access_shows_under_the_record_with_its_purpose_and_outcome_and_audit
     assert!(allowed.request_id.is_some());
     assert!(allowed.changes.is_empty());
     assert_eq!(allowed.reason, None);
-    let refused = &page.entries[0];
+    let refused = &page.items[0];
     assert_eq!(refused.outcome, "denied");
     assert_eq!(refused.reason.as_deref(), Some("not yours"));
 
@@ -212,10 +212,7 @@ async fn an_access_shows_under_the_record_with_its_purpose_and_outcome_and_audit
         },
     )
     .await;
-    let first_audit = audits
-        .entries
-        .last()
-        .expect("the first audit read is logged");
+    let first_audit = audits.items.last().expect("the first audit read is logged");
     assert_eq!(first_audit.actor_id, Some(auditor));
     assert_eq!(first_audit.role.as_deref(), Some("auditor"));
     assert_eq!(first_audit.purpose.as_deref(), Some("quarterly audit"));
@@ -247,7 +244,7 @@ async fn a_list_access_naming_two_records_shows_under_both() {
     let schema = world.caught_up(listed).await;
     for id in [ada, grace] {
         let page = record_page(&world, &schema, "contacts", id, &AuditFilter::default()).await;
-        let list = &page.entries[0];
+        let list = &page.items[0];
         assert_eq!(list.position, listed, "{id}");
         assert_eq!(list.action, "list");
         assert_eq!(list.record, Some(record("contacts", id)));
@@ -262,7 +259,7 @@ async fn a_list_access_naming_two_records_shows_under_both() {
     )
     .await;
     assert!(
-        !positions(&page.entries).contains(&listed),
+        !positions(&page.items).contains(&listed),
         "a record the list did not disclose"
     );
     let unknown = world
@@ -337,23 +334,23 @@ async fn the_actor_query_finds_what_one_user_read_and_changed() {
     );
     let page = disclose(&world, Uuid::now_v7(), withheld).await;
     assert_eq!(
-        positions(&page.entries),
+        positions(&page.items),
         [listed, listed, read, created],
         "the list once per record it disclosed, newest first"
     );
     assert!(
-        page.entries
+        page.items
             .iter()
             .all(|entry| entry.actor_id == Some(ada_user))
     );
-    assert_eq!(page.entries[3].action, "change");
-    assert_eq!(page.entries[2].action, "read");
-    let listed_records: BTreeSet<Uuid> = page.entries[..2]
+    assert_eq!(page.items[3].action, "change");
+    assert_eq!(page.items[2].action, "read");
+    let listed_records: BTreeSet<Uuid> = page.items[..2]
         .iter()
         .filter_map(|entry| entry.record.as_ref().map(|record| record.id))
         .collect();
     assert_eq!(listed_records, BTreeSet::from([mine, theirs]));
-    assert!(!positions(&page.entries).contains(&theirs_created));
+    assert!(!positions(&page.items).contains(&theirs_created));
 
     projector.stop().await;
     world.stop().await;
@@ -435,16 +432,16 @@ async fn the_subject_report_holds_the_contact_its_linked_records_and_every_read_
     assert_eq!(contact["first_name"], "Augusta");
     assert_eq!(contact["emails"], json!(["ada@acme.example"]));
     assert_eq!(
-        positions(&report.entries),
+        positions(&report.items),
         [renamed, call_read, read, case_opened, call, created],
         "{:#?}",
-        report.entries
+        report.items
     );
-    assert!(!positions(&report.entries).contains(&company_created));
-    assert!(!positions(&report.entries).contains(&company_read));
+    assert!(!positions(&report.items).contains(&company_created));
+    assert!(!positions(&report.items).contains(&company_read));
     let by_position = |position| {
         report
-            .entries
+            .items
             .iter()
             .find(|entry| entry.position == position)
             .expect("an entry")
@@ -468,7 +465,7 @@ async fn the_subject_report_holds_the_contact_its_linked_records_and_every_read_
     );
     assert!(
         report
-            .entries
+            .items
             .iter()
             .all(|entry| entry.occurred_at <= Utc::now())
     );
@@ -539,12 +536,12 @@ async fn a_converted_lead_is_in_the_report_of_its_contact_from_its_capture_on() 
         .await
         .expect("the report answers");
     let report = disclose(&world, Uuid::now_v7(), withheld).await;
-    let found = positions(&report.entries);
+    let found = positions(&report.items);
     for position in [captured, lead_read, converted] {
         assert!(found.contains(&position), "{position} in {found:?}");
     }
     let capture = report
-        .entries
+        .items
         .iter()
         .find(|entry| entry.position == captured)
         .expect("the capture");
@@ -604,7 +601,7 @@ async fn filters_select_by_time_range_and_action_and_pages_walk_every_entry_once
             positions(
                 &record_page(world, &schema, "contacts", contact_id, &filter)
                     .await
-                    .entries,
+                    .items,
             )
         }
     };
@@ -664,8 +661,8 @@ async fn filters_select_by_time_range_and_action_and_pages_walk_every_entry_once
                 .await
                 .expect("the page answers");
             let page = disclose(&world, Uuid::now_v7(), withheld).await;
-            assert!(page.entries.len() <= limit as usize);
-            seen.extend(positions(&page.entries));
+            assert!(page.items.len() <= limit as usize);
+            seen.extend(positions(&page.items));
             cursor = page.next_cursor;
             if cursor.is_none() {
                 break;
@@ -783,19 +780,19 @@ async fn user_tokens_are_never_stored_or_shown() {
 
     let schema = world.caught_up(last).await;
     let page = record_page(&world, &schema, "users", user_id, &AuditFilter::default()).await;
-    assert_eq!(page.entries.len(), 4);
+    assert_eq!(page.items.len(), 4);
     assert!(
-        page.entries
+        page.items
             .iter()
             .all(|entry| entry.actor == "system" && entry.actor_id.is_none())
     );
     let promoted = page
-        .entries
+        .items
         .iter()
         .find_map(|entry| changed(entry, "role"))
         .expect("the role change");
     assert_eq!(promoted, (json!("sales"), json!("manager")));
-    let creation = page.entries.last().expect("the creation");
+    let creation = page.items.last().expect("the creation");
     assert_eq!(
         changed(creation, "tokens"),
         Some((Value::Null, json!(REDACTED)))
@@ -818,7 +815,7 @@ async fn user_tokens_are_never_stored_or_shown() {
     )
     .await;
     assert_eq!(
-        changed(&claim.entries[0], "user_id"),
+        changed(&claim.items[0], "user_id"),
         Some((Value::Null, json!(user_id)))
     );
 
@@ -877,9 +874,9 @@ async fn an_access_the_trail_cannot_read_stops_the_projector_at_it() {
         let schema = schema.clone();
         async move { record_page(world, &schema, "contacts", id, &AuditFilter::default()).await }
     };
-    assert_eq!(trail(before).await.entries.len(), 1);
+    assert_eq!(trail(before).await.items.len(), 1);
     assert!(
-        trail(after).await.entries.is_empty(),
+        trail(after).await.items.is_empty(),
         "nothing after it is applied"
     );
     let failure = projector

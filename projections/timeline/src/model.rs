@@ -112,7 +112,7 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimelinePage {
     /// The entries of this page, newest first.
-    pub entries: Vec<TimelineEntry>,
+    pub items: Vec<TimelineEntry>,
     /// The cursor of the next (older) page, if there is one.
     pub next_cursor: Option<String>,
 }

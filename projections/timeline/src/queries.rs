@@ -103,7 +103,7 @@ impl TimelineQueries {
         let records = disclosed(customer, &entries);
         Ok(Withheld::new(
             TimelinePage {
-                entries,
+                items: entries,
                 next_cursor,
             },
             records,

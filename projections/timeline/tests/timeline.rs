@@ -119,25 +119,25 @@ async fn a_contacts_call_deal_stages_and_case_show_newest_first_with_actor_time_
         ]
     );
     assert_eq!(page.next_cursor, None);
-    let positions: Vec<u64> = page.entries.iter().map(|entry| entry.position).collect();
+    let positions: Vec<u64> = page.items.iter().map(|entry| entry.position).collect();
     assert!(
         positions.windows(2).all(|pair| pair[0] > pair[1]),
         "newest first"
     );
     let expected_times = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0].map(|offset| t + minutes(offset));
-    for (entry, time) in page.entries.iter().zip(expected_times) {
+    for (entry, time) in page.items.iter().zip(expected_times) {
         assert_eq!(entry.occurred_at, time, "{}", entry.summary);
         assert_eq!(entry.actor, format!("user:{}", world.actor));
         assert_eq!(entry.actor_id, Some(world.actor));
         assert_eq!(entry.customer, Customer::Contact(ada));
     }
-    let call_entry = &page.entries[8];
+    let call_entry = &page.items[8];
     assert_eq!(call_entry.kind, EntryKind::Touchpoint);
     assert_eq!(call_entry.record, record("activities", call));
     assert_eq!(call_entry.event_type, "crm.activity.logged.v1");
     assert_eq!(call_entry.event, "logged");
     assert_eq!(call_entry.data["subject"], "Renewal");
-    let stage_entry = &page.entries[5];
+    let stage_entry = &page.items[5];
     assert_eq!(stage_entry.kind, EntryKind::Change);
     assert_eq!(stage_entry.record, record("deals", deal));
     assert_eq!(stage_entry.event_type, "crm.deal.stage_changed.v1");
@@ -229,14 +229,14 @@ async fn a_companys_timeline_shows_its_contacts_touchpoints_and_its_deals() {
         ]
     );
     let records: Vec<_> = page
-        .entries
+        .items
         .iter()
         .map(|entry| entry.record.clone())
         .collect();
     assert_eq!(records[2], record("activities", calls[1]));
     assert_eq!(records[3], record("activities", calls[0]));
     assert!(
-        page.entries
+        page.items
             .iter()
             .all(|entry| entry.customer == Customer::Company(acme))
     );
@@ -253,11 +253,7 @@ async fn a_companys_timeline_shows_its_contacts_touchpoints_and_its_deals() {
         )
         .await
         .expect("the timeline answers");
-    assert_eq!(
-        touchpoints.entries.len(),
-        2,
-        "only the calls of its contacts"
-    );
+    assert_eq!(touchpoints.items.len(), 2, "only the calls of its contacts");
     assert_eq!(
         disclosed,
         vec![
@@ -322,7 +318,7 @@ async fn a_contact_that_moves_leaves_its_history_with_the_old_company_and_brings
             "Company created: Old GmbH",
         ]
     );
-    assert_eq!(old_timeline.entries[1].record, record("activities", before));
+    assert_eq!(old_timeline.items[1].record, record("activities", before));
     let new_timeline = world.everything(&schema, Customer::Company(new)).await;
     assert_eq!(
         summaries(&new_timeline),
@@ -332,13 +328,9 @@ async fn a_contact_that_moves_leaves_its_history_with_the_old_company_and_brings
             "Company created: New AG",
         ]
     );
-    assert_eq!(new_timeline.entries[0].record, record("activities", after));
+    assert_eq!(new_timeline.items[0].record, record("activities", after));
     let own = world.everything(&schema, Customer::Contact(ada)).await;
-    assert_eq!(
-        own.entries.len(),
-        4,
-        "the contact's own timeline has it all"
-    );
+    assert_eq!(own.items.len(), 4, "the contact's own timeline has it all");
 
     projector.stop().await;
     world.stop().await;
@@ -402,7 +394,7 @@ async fn leaving_deals_out_of_the_collections_leaves_the_deal_entries_out_and_ti
         }
     };
     let everything = ask(TimelineFilter::collections(ALL_COLLECTIONS)).await.0;
-    assert_eq!(everything.entries.len(), 5);
+    assert_eq!(everything.items.len(), 5);
 
     let support = ["contacts", "activities", "tasks", "cases"];
     let (no_deals, disclosed) = ask(TimelineFilter::collections(support)).await;
@@ -434,7 +426,7 @@ async fn leaving_deals_out_of_the_collections_leaves_the_deal_entries_out_and_ti
         "from is inclusive, to exclusive"
     );
     let (nothing, disclosed) = ask(TimelineFilter::collections(Vec::<String>::new())).await;
-    assert!(nothing.entries.is_empty());
+    assert!(nothing.items.is_empty());
     assert_eq!(disclosed, vec![record("contacts", ada)]);
 
     let bad_range = world
@@ -481,7 +473,7 @@ async fn pages_walk_every_entry_exactly_once_newest_first() {
     let schema = world.caught_up(last).await;
     let filter = TimelineFilter::collections(ALL_COLLECTIONS);
     let everything = world.everything(&schema, Customer::Company(acme)).await;
-    assert_eq!(everything.entries.len(), 11);
+    assert_eq!(everything.items.len(), 11);
 
     let mut walked = Vec::new();
     let mut cursor = None;
@@ -497,8 +489,8 @@ async fn pages_walk_every_entry_exactly_once_newest_first() {
             .await
             .expect("a page");
         pages += 1;
-        assert!(page.entries.len() <= 3);
-        walked.extend(page.entries.iter().map(|entry| entry.position));
+        assert!(page.items.len() <= 3);
+        walked.extend(page.items.iter().map(|entry| entry.position));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
@@ -506,7 +498,7 @@ async fn pages_walk_every_entry_exactly_once_newest_first() {
     }
     assert_eq!(pages, 4);
     let expected: Vec<u64> = everything
-        .entries
+        .items
         .iter()
         .map(|entry| entry.position)
         .collect();
@@ -585,7 +577,7 @@ async fn an_event_the_domain_cannot_read_stops_the_projector_at_it() {
         world
             .everything(&schema, Customer::Company(before))
             .await
-            .entries
+            .items
             .len(),
         1
     );
@@ -593,7 +585,7 @@ async fn an_event_the_domain_cannot_read_stops_the_projector_at_it() {
         world
             .everything(&schema, Customer::Company(after))
             .await
-            .entries
+            .items
             .is_empty(),
         "nothing after it is applied"
     );

@@ -65,10 +65,13 @@ impl OpenStreams {
         let all: usize = open.values().sum();
         let mine = open.get(&user_id).copied().unwrap_or(0);
         if all >= MAX_STREAMS || mine >= MAX_STREAMS_PER_USER {
-            return Err(ApiError::TooMany(format!(
-                "{mine} of at most {MAX_STREAMS_PER_USER} event streams open for this user, \
-                 {all} of {MAX_STREAMS} in all"
-            )));
+            return Err(ApiError::TooMany {
+                message: format!(
+                    "{mine} of at most {MAX_STREAMS_PER_USER} event streams open for this user, \
+                     {all} of {MAX_STREAMS} in all"
+                ),
+                retry_after: std::time::Duration::from_secs(1),
+            });
         }
         *open.entry(user_id).or_default() += 1;
         Ok(Opened {

@@ -72,7 +72,8 @@ impl From<StoredEvent> for LoggedEvent {
 pub struct History {
     pub collection: String,
     pub id: Uuid,
-    pub events: Vec<LoggedEvent>,
+    /// The record's events, oldest first.
+    pub items: Vec<LoggedEvent>,
     /// The `after` of the next page (the version of this page's last event); absent at the end
     /// of the record's history as it stands.
     pub next_after: Option<u64>,
@@ -126,7 +127,7 @@ pub async fn record_history(
     let history = History {
         collection: collection.as_str().to_owned(),
         id,
-        events: events.into_iter().map(LoggedEvent::from).collect(),
+        items: events.into_iter().map(LoggedEvent::from).collect(),
         next_after,
     };
     let history = api
@@ -235,7 +236,8 @@ pub struct EventsQuery {
 /// A page of the log.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct EventsPage {
-    pub events: Vec<LoggedEvent>,
+    /// The log's events in position order.
+    pub items: Vec<LoggedEvent>,
     /// The `after` of the next page; absent at the end of the log as it stands.
     pub next_after: Option<u64>,
 }
@@ -281,7 +283,7 @@ pub async fn events(
         .then(|| events.last().map(|event| event.position))
         .flatten();
     let page = EventsPage {
-        events: events.into_iter().map(LoggedEvent::from).collect(),
+        items: events.into_iter().map(LoggedEvent::from).collect(),
         next_after,
     };
     let page = api

@@ -141,7 +141,7 @@ pub async fn customer_timeline(
     }
     let page = page.retain(
         |record| readable.contains(record),
-        |page, keep| page.entries.retain(|entry| keep(&entry.record)),
+        |page, keep| page.items.retain(|entry| keep(&entry.record)),
     );
     Ok(Json(api.disclose(&access, page).await?).into_response())
 }

@@ -116,7 +116,7 @@ impl World {
 
 /// The summaries of a page's entries, in order.
 pub fn summaries(page: &TimelinePage) -> Vec<&str> {
-    page.entries
+    page.items
         .iter()
         .map(|entry| entry.summary.as_str())
         .collect()
