@@ -16,9 +16,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// The settings file each system is started with, in its data folder.
+const SETTINGS_FILE: &str = "crm.toml";
+
 pub struct TestSystem {
     pub database: TestDatabase,
     pub stream: TestStream,
+    replicas: usize,
     _data: tempfile::TempDir,
     pub base: String,
     pub admin: String,
@@ -73,23 +77,66 @@ impl TestSystem {
     /// A system whose stream is on `stream`'s NATS (every node of a cluster, comma-separated)
     /// with `replicas` copies of each message.
     pub async fn start_on(stream: TestStream, replicas: usize) -> TestSystem {
+        TestSystem::start_with(stream, replicas, "").await
+    }
+
+    /// A system with `settings_file` (TOML) beside the test's own variables.
+    pub async fn start_with(
+        stream: TestStream,
+        replicas: usize,
+        settings_file: &str,
+    ) -> TestSystem {
         let database = TestDatabase::empty().await;
         let data = tempfile::tempdir().expect("a data folder");
+        std::fs::write(data.path().join(SETTINGS_FILE), settings_file).expect("a settings file");
         let admin = format!("test-admin-{}", Uuid::now_v7().simple());
+        let mut system = TestSystem {
+            database,
+            stream,
+            replicas,
+            _data: data,
+            base: String::new(),
+            admin,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an http client"),
+            stop: None,
+            running: None,
+        };
+        system.launch().await;
+        system
+    }
+
+    /// Stops the system and starts it again on the same database, stream and data folder.
+    pub async fn restart(&mut self) {
+        self.halt().await;
+        self.launch().await;
+    }
+
+    /// The data folder (the tree-head signing key lives there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
+    async fn launch(&mut self) {
         let variables = [
-            ("CRM_DATABASE_URL", database.url.clone()),
-            ("CRM_NATS_URL", stream.url.clone()),
-            ("CRM_NATS_STREAM", stream.stream.clone()),
-            ("CRM_NATS_SUBJECT_PREFIX", stream.subject_prefix.clone()),
-            ("CRM_NATS_REPLICAS", replicas.to_string()),
-            ("CRM_DATA_DIR", data.path().display().to_string()),
+            ("CRM_DATABASE_URL", self.database.url.clone()),
+            ("CRM_NATS_URL", self.stream.url.clone()),
+            ("CRM_NATS_STREAM", self.stream.stream.clone()),
+            (
+                "CRM_NATS_SUBJECT_PREFIX",
+                self.stream.subject_prefix.clone(),
+            ),
+            ("CRM_NATS_REPLICAS", self.replicas.to_string()),
+            ("CRM_DATA_DIR", self.data_dir().display().to_string()),
             ("CRM_API_LISTEN", "127.0.0.1:0".to_owned()),
-            ("CRM_ADMIN_TOKEN", admin.clone()),
+            ("CRM_ADMIN_TOKEN", self.admin.clone()),
             // Tree heads often enough that a test's log has some.
             ("CRM_RELAY_CHECKPOINT_EVERY_EVENTS", "5".to_owned()),
         ];
         let settings = crm::Settings::load(
-            None,
+            Some(&self.data_dir().join(SETTINGS_FILE)),
             variables.map(|(name, value)| (name.to_owned(), value)),
         )
         .expect("settings");
@@ -107,28 +154,22 @@ impl TestSystem {
                 .await
                 .expect("the system runs");
         });
-        TestSystem {
-            database,
-            stream,
-            _data: data,
-            base: format!("http://127.0.0.1:{port}"),
-            admin,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("an http client"),
-            stop: Some(stop),
-            running: Some(running),
-        }
+        self.base = format!("http://127.0.0.1:{port}");
+        self.stop = Some(stop);
+        self.running = Some(running);
     }
 
-    pub async fn stop(mut self) {
+    async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(running) = self.running.take() {
             running.await.expect("the system stops cleanly");
         }
+    }
+
+    pub async fn stop(mut self) {
+        self.halt().await;
     }
 
     pub async fn send(

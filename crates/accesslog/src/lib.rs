@@ -246,20 +246,51 @@ fn access_stream(access: &Access, records: &[RecordRef]) -> StreamRef {
     StreamRef::new(QUERY_STREAM, id)
 }
 
+/// Each collection of records, with the aggregate (stream type) whose records it holds.
+const COLLECTIONS: [(&str, &str); 9] = [
+    ("companies", "company"),
+    ("contacts", "contact"),
+    ("leads", "lead"),
+    ("pipelines", "pipeline"),
+    ("deals", "deal"),
+    ("activities", "activity"),
+    ("tasks", "task"),
+    ("cases", "case"),
+    ("users", "user"),
+];
+
 /// The aggregate (stream type) whose records a collection holds.
 pub fn stream_type_of(collection: &str) -> Option<&'static str> {
-    Some(match collection {
-        "companies" => "company",
-        "contacts" => "contact",
-        "leads" => "lead",
-        "pipelines" => "pipeline",
-        "deals" => "deal",
-        "activities" => "activity",
-        "tasks" => "task",
-        "cases" => "case",
-        "users" => "user",
-        _ => return None,
-    })
+    COLLECTIONS
+        .iter()
+        .find(|(name, _)| *name == collection)
+        .map(|(_, stream_type)| *stream_type)
+}
+
+/// The collection whose records a stream type holds (none for username claims).
+pub fn collection_of(stream_type: &str) -> Option<&'static str> {
+    COLLECTIONS
+        .iter()
+        .find(|(_, aggregate)| *aggregate == stream_type)
+        .map(|(collection, _)| *collection)
+}
+
+/// The records the events of these streams disclose, each once, in the order first met
+/// (streams of no collection, such as username claims, disclose none).
+pub fn disclosed_records<'a>(streams: impl Iterator<Item = (&'a str, Uuid)>) -> Vec<RecordRef> {
+    let mut records: Vec<RecordRef> = Vec::new();
+    for (stream_type, id) in streams {
+        if let Some(collection) = collection_of(stream_type) {
+            let record = RecordRef {
+                collection: collection.to_owned(),
+                id,
+            };
+            if !records.contains(&record) {
+                records.push(record);
+            }
+        }
+    }
+    records
 }
 
 fn cut_purpose(purpose: &str) -> String {

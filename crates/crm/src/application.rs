@@ -44,12 +44,15 @@ pub enum Role {
     Relay,
     /// Builds one read model from JetStream (one leader per read model at a time).
     Projector(ProjectionName),
+    /// POSTs the log's domain events to the configured webhooks (one leader per webhook).
+    Webhooks,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Api,
         Role::Relay,
+        Role::Webhooks,
         Role::Projector(ProjectionName::Records),
         Role::Projector(ProjectionName::Audit),
         Role::Projector(ProjectionName::Pipeline),
@@ -136,8 +139,11 @@ impl Application {
         let mut started: Vec<StartRole> = Vec::new();
         let stopping = CancellationToken::new();
 
+        // The roles of one process append through one appender.
+        let mut appender = None;
         let api = if roles.contains(&Role::Api) {
             let mut state = api_state(settings, &pool, &read_models)?;
+            appender = Some(state.appender.clone());
             state.follower = Some(std::sync::Arc::new(eventlog::Follower::new(
                 nats.clone(),
                 &settings.nats,
@@ -179,6 +185,22 @@ impl Application {
             );
             started.push(Box::new(move |token| {
                 Box::pin(async move { relay.run(token).await.context("the relay stopped") })
+            }));
+        }
+        if roles.contains(&Role::Webhooks) && !settings.webhooks.is_empty() {
+            let dispatcher = webhooks::Dispatcher::new(
+                settings.webhooks.clone(),
+                eventlog::Follower::new(nats.clone(), &settings.nats, stopping.clone()),
+                eventlog::StreamProbe::new(nats.clone(), &settings.nats),
+                accesslog::AccessLog::new(appender.unwrap_or_else(|| {
+                    eventstore::Appender::start(pool.clone(), settings.database.batch_max)
+                })),
+                eventstore::checkpoint::Signer::for_store(&settings.data.dir, &pool).await?,
+                read_models.clone(),
+            )
+            .context("setting webhooks")?;
+            started.push(Box::new(move |token| {
+                Box::pin(async move { dispatcher.run(token).await.context("the webhooks stopped") })
             }));
         }
         for role in roles {

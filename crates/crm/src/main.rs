@@ -77,6 +77,8 @@ enum ServeRole {
     Api,
     /// Carries committed events from the store to JetStream (one leader at a time).
     Relay,
+    /// POSTs the log's domain events to the webhooks of the settings file.
+    Webhooks,
     /// Builds one read model from JetStream.
     Projector {
         #[arg(value_enum)]
@@ -120,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let role = match role {
                 ServeRole::Api => Role::Api,
                 ServeRole::Relay => Role::Relay,
+                ServeRole::Webhooks => Role::Webhooks,
                 ServeRole::Projector { projection } => Role::Projector(projection),
             };
             serve(&settings, &[role]).await

@@ -32,6 +32,9 @@ pub struct Settings {
     /// are computed when read, so a change needs no rebuild, except the engagement half-life
     /// (`crm rebuild scoring`).
     pub scoring: scoring::ScoringConfig,
+    /// Receivers of the log's domain events over HTTP, each a `[[webhooks]]` table in the
+    /// settings file (`name`, `url`, `aggregates`, `from`).
+    pub webhooks: Vec<webhooks::WebhookSettings>,
 }
 
 /// `crm up` on a store without customer records seeds demo data through the API (see

@@ -201,6 +201,18 @@ impl Signer {
         Ok(())
     }
 
+    /// Signs `message`, something sent outside the log (a webhook delivery). The log's own signed
+    /// forms begin with `crm-tree-head-v1` or `crm-checkpoint-v1`; a message must not, so that
+    /// no signature given for one can pass for the other.
+    pub fn sign_message(&self, message: &[u8]) -> Result<[u8; 64], StoreError> {
+        if message.starts_with(b"crm-") {
+            return Err(StoreError::Invalid(
+                "a message to sign must not begin like the log's signed forms".to_owned(),
+            ));
+        }
+        Ok(self.key.sign(message).to_bytes())
+    }
+
     /// Signs `position` and `hash` as of `signed_at` (truncated to microseconds), without I/O: a
     /// checkpoint without a tree root, as signed before tree heads existed (tests and tools).
     pub fn sign(&self, position: u64, hash: [u8; 32], signed_at: DateTime<Utc>) -> Checkpoint {

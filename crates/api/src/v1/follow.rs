@@ -30,7 +30,6 @@ use policy::{Action, Reach, Resource};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::history::{collection_named, disclosed_records};
 use crate::access::Accessor;
 use crate::problem::ApiError;
 use crate::request::Query;
@@ -135,7 +134,7 @@ pub async fn stream(
     })?;
     let filter = match &query.aggregate {
         None => follower.subjects().events_filter(),
-        Some(aggregate) if collection_named(aggregate).is_some() => follower
+        Some(aggregate) if accesslog::collection_of(aggregate).is_some() => follower
             .subjects()
             .aggregate_filter(Category::Events, aggregate),
         Some(_) => {
@@ -246,7 +245,7 @@ async fn release(
             .ok()
         })
         .collect();
-    let records = disclosed_records(
+    let records = accesslog::disclosed_records(
         messages
             .iter()
             .filter_map(|message| message.envelope.stream()),

@@ -273,7 +273,7 @@ pub async fn events(
         .reader
         .read_from(query.after.unwrap_or(0), limit)
         .await?;
-    let disclosed = disclosed_records(
+    let disclosed = accesslog::disclosed_records(
         events
             .iter()
             .filter(|event| event.category == Category::Events)
@@ -301,36 +301,4 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
             format!("must be from 1 to {MAX_EVENTS_PAGE}"),
         )),
     }
-}
-
-/// The records the events of these streams disclose, each once, in the order first met
-/// (streams of no collection, such as username claims, disclose none).
-pub(crate) fn disclosed_records<'a>(
-    streams: impl Iterator<Item = (&'a str, Uuid)>,
-) -> Vec<RecordRef> {
-    let mut records: Vec<RecordRef> = Vec::new();
-    for (stream_type, id) in streams {
-        if let Some(collection) = collection_named(stream_type) {
-            let record = RecordRef {
-                collection: collection.to_owned(),
-                id,
-            };
-            if !records.contains(&record) {
-                records.push(record);
-            }
-        }
-    }
-    records
-}
-
-/// The collection whose records a stream type holds (users and username claims too).
-pub(crate) fn collection_named(stream_type: &str) -> Option<&'static str> {
-    records::Collection::ALL
-        .into_iter()
-        .find(|collection| collection.stream_type() == stream_type)
-        .map(records::Collection::as_str)
-        .or(match stream_type {
-            "user" => Some("users"),
-            _ => None,
-        })
 }

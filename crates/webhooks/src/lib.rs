@@ -1,0 +1,263 @@
+//! Webhooks: the log's domain events POSTed to the HTTP receivers the settings name
+//! (`[[webhooks]]`), for services that can neither reach NATS nor hold a stream open.
+//!
+//! Each webhook follows the stream from its own delivery position (`position`), which only
+//! moves once the receiver has answered 2xx: delivery is at least once, in the log's order,
+//! batched when it is behind (a CloudEvents batch: a JSON array of the envelopes published on
+//! NATS, `application/cloudevents-batch+json`). A receiver dedupes on each event's `position`.
+//! A batch that fails is sent again after a growing pause (up to a minute), from the same
+//! position, so nothing is skipped and nothing after it overtakes it. Each delivery is signed
+//! (`signature`), and what it discloses is logged as an export before it is sent, once per event.
+//! One process delivers a webhook at a time (an advisory lock); others wait to take over.
+
+mod error;
+mod position;
+pub mod settings;
+pub mod signature;
+
+pub use error::WebhookError;
+pub use settings::{Start, WebhookSettings};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accesslog::{Access, AccessLog, Withheld};
+use domain::access::AccessAction;
+use eventlog::{Followed, Follower, StreamProbe};
+use eventstore::Category;
+use eventstore::checkpoint::Signer;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::position::Lease;
+
+/// The most events in one delivery.
+const MAX_BATCH: usize = 100;
+/// How long a receiver may take to answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause before a failed delivery is tried again.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// How often a process that does not lead a webhook asks again.
+const LEAD_RETRY: Duration = Duration::from_secs(5);
+
+/// Delivers every configured webhook until shut down.
+pub struct Dispatcher {
+    webhooks: Vec<WebhookSettings>,
+    follower: Follower,
+    probe: StreamProbe,
+    access_log: AccessLog,
+    signer: Signer,
+    /// The read models' pool: delivery positions and the lead.
+    pool: deadpool_postgres::Pool,
+    http: reqwest::Client,
+}
+
+impl Dispatcher {
+    pub fn new(
+        webhooks: Vec<WebhookSettings>,
+        follower: Follower,
+        probe: StreamProbe,
+        access_log: AccessLog,
+        signer: Signer,
+        pool: deadpool_postgres::Pool,
+    ) -> Result<Dispatcher, WebhookError> {
+        settings::validate_all(&webhooks)?;
+        let http = reqwest::Client::builder()
+            .timeout(ANSWER_TIMEOUT)
+            .connect_timeout(ANSWER_TIMEOUT)
+            // A redirect would send the customer data somewhere the settings do not name.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| WebhookError::Unreachable(error.to_string()))?;
+        Ok(Dispatcher {
+            webhooks,
+            follower,
+            probe,
+            access_log,
+            signer,
+            pool,
+            http,
+        })
+    }
+
+    /// Delivers each webhook until `shutdown`; a failure pauses that webhook alone.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), WebhookError> {
+        position::ensure_table(&self.pool).await?;
+        let dispatcher = Arc::new(self);
+        let mut running = tokio::task::JoinSet::new();
+        for webhook in dispatcher.webhooks.clone() {
+            running.spawn(deliver(dispatcher.clone(), webhook, shutdown.clone()));
+        }
+        while running.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// One webhook, for as long as the process runs: sessions of delivery, paused after a failure.
+async fn deliver(
+    dispatcher: Arc<Dispatcher>,
+    webhook: WebhookSettings,
+    shutdown: CancellationToken,
+) {
+    let mut state = Delivery {
+        pause: Duration::from_secs(1),
+        logged_through: 0,
+    };
+    while !shutdown.is_cancelled() {
+        let wait = match session(&dispatcher, &webhook, &mut state, &shutdown).await {
+            Ok(()) => return,
+            Err(WebhookError::NotLeader) => LEAD_RETRY,
+            Err(error) => {
+                tracing::warn!(webhook = %webhook.name, %error, pause = ?state.pause, "a webhook delivery failed; it is tried again");
+                let pause = state.pause;
+                state.pause = (state.pause * 2).min(MAX_PAUSE);
+                pause
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// What outlives a session: the next pause, and the last position whose disclosure is logged.
+struct Delivery {
+    pause: Duration,
+    logged_through: u64,
+}
+
+/// Leads the webhook and delivers from its position until shutdown (`Ok`) or a failure.
+async fn session(
+    dispatcher: &Dispatcher,
+    webhook: &WebhookSettings,
+    state: &mut Delivery,
+    shutdown: &CancellationToken,
+) -> Result<(), WebhookError> {
+    let initial = async || match webhook.from {
+        Start::Start => Ok(0),
+        Start::Now => Ok(dispatcher.probe.last_sequence().await?),
+    };
+    let mut lease = Lease::try_take(&dispatcher.pool, &webhook.name, initial)
+        .await?
+        .ok_or(WebhookError::NotLeader)?;
+    let subjects = dispatcher.follower.subjects();
+    let filter = match webhook.aggregates.as_slice() {
+        [aggregate] => subjects.aggregate_filter(Category::Events, aggregate),
+        _ => subjects.events_filter(),
+    };
+    let followed = dispatcher.follower.follow(filter, lease.position()).await?;
+    let mut batches = std::pin::pin!(followed.ready_chunks(MAX_BATCH));
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            batch = batches.next() => batch.ok_or(WebhookError::Ended)?,
+        };
+        let mut events = Vec::with_capacity(batch.len());
+        let mut failure = None;
+        for item in batch {
+            match item {
+                Ok(event) => events.push(event),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let taken: Vec<&Followed> = events
+            .iter()
+            .filter(|event| {
+                event
+                    .envelope
+                    .stream()
+                    .is_some_and(|(stream_type, _)| webhook.takes(stream_type))
+            })
+            .collect();
+        if !taken.is_empty() {
+            post(dispatcher, webhook, state, &taken).await?;
+            state.pause = Duration::from_secs(1);
+        }
+        if let Some(last) = events.last() {
+            lease.advance(last.envelope.position).await?;
+        }
+        if let Some(error) = failure {
+            return Err(error.into());
+        }
+    }
+}
+
+/// Logs what the batch discloses (the events not logged before), signs it and POSTs it; `Ok`
+/// once the receiver answered 2xx.
+async fn post(
+    dispatcher: &Dispatcher,
+    webhook: &WebhookSettings,
+    state: &mut Delivery,
+    events: &[&Followed],
+) -> Result<(), WebhookError> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(());
+    };
+    let (first, last) = (first.envelope.position, last.envelope.position);
+    let id = format!("msg_{}_{first}-{last}", webhook.name);
+    let mut body = Vec::with_capacity(events.iter().map(|event| event.payload.len() + 1).sum());
+    body.push(b'[');
+    for (index, event) in events.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&event.payload);
+    }
+    body.push(b']');
+    let unlogged = accesslog::disclosed_records(
+        events
+            .iter()
+            .filter(|event| event.envelope.position > state.logged_through)
+            .filter_map(|event| event.envelope.stream()),
+    );
+    let body = if unlogged.is_empty() {
+        body
+    } else {
+        let access = Access {
+            actor: "system".to_owned(),
+            role: None,
+            action: AccessAction::Export,
+            route: format!("POST webhook {}", webhook.name),
+            purpose: Some(format!("webhook {}", webhook.name)),
+            request_id: id.clone(),
+            client: reqwest::Url::parse(&webhook.url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned)),
+        };
+        let body = dispatcher
+            .access_log
+            .disclose(&access, Withheld::new(body, unlogged))
+            .await?;
+        state.logged_through = state.logged_through.max(last);
+        body
+    };
+    let timestamp = chrono::Utc::now().timestamp();
+    let content = signature::signed_content(&id, timestamp, &body);
+    let signed = dispatcher
+        .signer
+        .sign_message(&content)
+        .map_err(|error| WebhookError::Database(error.to_string()))?;
+    let answer = dispatcher
+        .http
+        .post(&webhook.url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature::header_value(&signed))
+        .header("crm-key-id", dispatcher.signer.key_id())
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| WebhookError::Unreachable(error.to_string()))?;
+    if answer.status().is_success() {
+        Ok(())
+    } else {
+        Err(WebhookError::Refused {
+            status: answer.status().as_u16(),
+        })
+    }
+}

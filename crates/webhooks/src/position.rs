@@ -1,0 +1,109 @@
+//! Where each webhook has delivered to, kept in PostgreSQL beside the read models' registry
+//! (the stream's consumers are ephemeral: this row is the checkpoint), and who delivers it: the
+//! process holding its advisory lock.
+
+use deadpool_postgres::{ClientWrapper, Object, Pool};
+
+use crate::error::WebhookError;
+
+/// Makes the positions' table if it is missing (processes starting at once take turns).
+pub(crate) async fn ensure_table(pool: &Pool) -> Result<(), WebhookError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .batch_execute(
+            "SELECT pg_advisory_xact_lock(hashtext('crm.webhooks.table')); \
+             CREATE TABLE IF NOT EXISTS webhook_deliveries ( \
+                 name         text PRIMARY KEY, \
+                 position     bigint NOT NULL CHECK (position >= 0), \
+                 delivered_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// The lead of one webhook: its advisory lock, held by a connection taken out of the pool, so
+/// that dropping the lease (or losing the connection) closes it and lets another process lead.
+pub(crate) struct Lease {
+    client: ClientWrapper,
+    name: String,
+    position: u64,
+}
+
+impl Lease {
+    /// The lead of webhook `name` if no other process holds it, at its position (made
+    /// `initial` if it has none yet).
+    pub(crate) async fn try_take(
+        pool: &Pool,
+        name: &str,
+        initial: impl AsyncFnOnce() -> Result<u64, WebhookError>,
+    ) -> Result<Option<Lease>, WebhookError> {
+        let client = Object::take(pool.get().await?);
+        let taken: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext('crm.webhook.' || $1))",
+                &[&name],
+            )
+            .await?
+            .get(0);
+        if !taken {
+            return Ok(None);
+        }
+        let stored = client
+            .query_opt(
+                "SELECT position FROM webhook_deliveries WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        let position = match stored {
+            Some(row) => to_u64(row.get(0))?,
+            None => {
+                let position = initial().await?;
+                client
+                    .execute(
+                        "INSERT INTO webhook_deliveries (name, position) VALUES ($1, $2)",
+                        &[&name, &to_i64(position)?],
+                    )
+                    .await?;
+                position
+            }
+        };
+        Ok(Some(Lease {
+            client,
+            name: name.to_owned(),
+            position,
+        }))
+    }
+
+    /// The position of the last event delivered (or passed over).
+    pub(crate) fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Records that everything up to `position` is delivered; refused if the row moved (another
+    /// process led meanwhile) or the connection is gone (the lock with it).
+    pub(crate) async fn advance(&mut self, position: u64) -> Result<(), WebhookError> {
+        let updated = self
+            .client
+            .execute(
+                "UPDATE webhook_deliveries SET position = $2, delivered_at = now() \
+                 WHERE name = $1 AND position = $3",
+                &[&self.name, &to_i64(position)?, &to_i64(self.position)?],
+            )
+            .await?;
+        if updated != 1 {
+            return Err(WebhookError::NotLeader);
+        }
+        self.position = position;
+        Ok(())
+    }
+}
+
+fn to_i64(position: u64) -> Result<i64, WebhookError> {
+    i64::try_from(position).map_err(|_| WebhookError::Database(format!("position {position}")))
+}
+
+fn to_u64(position: i64) -> Result<u64, WebhookError> {
+    u64::try_from(position).map_err(|_| WebhookError::Database(format!("position {position}")))
+}

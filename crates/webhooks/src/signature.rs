@@ -1,0 +1,111 @@
+//! Signing a delivery the way the Standard Webhooks specification does (standardwebhooks.com),
+//! with its asymmetric scheme `v1a`: an Ed25519 signature, by the installation's tree-head key,
+//! over `<webhook-id>.<webhook-timestamp>.<body>`. A receiver checks it with the public key it
+//! already holds to check tree heads; no shared secret is kept anywhere (the log is forever and
+//! is published: a secret in it would not stay one).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, VerifyingKey};
+
+/// The bytes a delivery's signature covers.
+pub fn signed_content(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut content = format!("{id}.{timestamp}.").into_bytes();
+    content.extend_from_slice(body);
+    content
+}
+
+/// The `webhook-signature` header's value for `signature`.
+pub fn header_value(signature: &[u8; 64]) -> String {
+    format!("v1a,{}", STANDARD.encode(signature))
+}
+
+/// Whether any `v1a` signature of a `webhook-signature` header (space-separated) is
+/// `public_key`'s over this delivery.
+pub fn verify(public_key: &[u8; 32], id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public_key) else {
+        return false;
+    };
+    let content = signed_content(id, timestamp, body);
+    header.split(' ').any(|candidate| {
+        candidate
+            .strip_prefix("v1a,")
+            .and_then(|encoded| STANDARD.decode(encoded).ok())
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+            .is_some_and(|bytes| {
+                key.verify_strict(&content, &Signature::from_bytes(&bytes))
+                    .is_ok()
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eventstore::checkpoint::Signer;
+
+    #[test]
+    fn a_signed_delivery_verifies_and_any_change_does_not() {
+        let signer = Signer::from_secret([7; 32]);
+        let body = br#"[{"id":"x"}]"#;
+        let content = signed_content("msg_billing_1-2", 1_700_000_000, body);
+        let header = header_value(&signer.sign_message(&content).unwrap());
+        let key = signer.public_key();
+        assert!(verify(
+            &key,
+            "msg_billing_1-2",
+            1_700_000_000,
+            body,
+            &header
+        ));
+        assert!(verify(
+            &key,
+            "msg_billing_1-2",
+            1_700_000_000,
+            body,
+            &format!("v1,abc {header}")
+        ));
+        assert!(!verify(
+            &key,
+            "msg_billing_1-3",
+            1_700_000_000,
+            body,
+            &header
+        ));
+        assert!(!verify(
+            &key,
+            "msg_billing_1-2",
+            1_700_000_001,
+            body,
+            &header
+        ));
+        assert!(!verify(
+            &key,
+            "msg_billing_1-2",
+            1_700_000_000,
+            b"[]",
+            &header
+        ));
+        let other = Signer::from_secret([8; 32]).public_key();
+        assert!(!verify(
+            &other,
+            "msg_billing_1-2",
+            1_700_000_000,
+            body,
+            &header
+        ));
+        assert!(!verify(
+            &key,
+            "msg_billing_1-2",
+            1_700_000_000,
+            body,
+            "v1a,!!"
+        ));
+    }
+
+    #[test]
+    fn the_log_signed_forms_cannot_be_signed_as_a_message() {
+        let signer = Signer::from_secret([7; 32]);
+        assert!(signer.sign_message(b"crm-tree-head-v1...").is_err());
+    }
+}
