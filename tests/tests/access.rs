@@ -1090,12 +1090,19 @@ async fn a_task_or_case_is_in_the_reach_of_its_assignees_team_even_when_linked_t
         )
         .await
         .expect(200);
+    // Unassigned, it stays in the team's queue; given to another team's user, it leaves it.
     let unassigned = system
         .patch(&system.admin, &case_path, json!({"assignee_id": null}))
         .await
         .expect(200);
+    let cases = listed(&system, &manager, "/v1/cases", unassigned.position()).await;
+    assert_eq!(cases, vec![json!(case.id())]);
+    let handed = system
+        .patch(&system.admin, &case_path, json!({"assignee_id": max}))
+        .await
+        .expect(200);
     assert!(
-        listed(&system, &manager, "/v1/cases", unassigned.position())
+        listed(&system, &manager, "/v1/cases", handed.position())
             .await
             .is_empty()
     );

@@ -16,7 +16,8 @@ use testkit::TestStream;
 struct Received {
     accepted: Vec<(HeaderMap, Bytes)>,
     failures_left: u32,
-    failed: u32,
+    /// The `webhook-id` of each request it failed.
+    failed: Vec<String>,
 }
 
 /// A receiver on a port of its own; its URL.
@@ -33,7 +34,11 @@ async fn receiver(received: Arc<Mutex<Received>>) -> String {
                 let mut received = received.lock().expect("the receiver's state");
                 if received.failures_left > 0 {
                     received.failures_left -= 1;
-                    received.failed += 1;
+                    let id = headers["webhook-id"]
+                        .to_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    received.failed.push(id);
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
                 received.accepted.push((headers, body));
@@ -107,7 +112,15 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
         .expect(201);
 
     let events = delivered_through(&received, contact.position()).await;
-    assert_eq!(received.lock().unwrap().failed, 2, "it failed twice first");
+    {
+        let received = received.lock().unwrap();
+        let first_accepted = received.accepted[0].0["webhook-id"].to_str().unwrap();
+        assert_eq!(
+            received.failed,
+            vec![first_accepted.to_owned(); 2],
+            "the batch that failed twice is sent again as it was"
+        );
+    }
     let types: Vec<&str> = events
         .iter()
         .map(|event| event["type"].as_str().expect("a type"))
@@ -126,9 +139,9 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
         "in order, each once: {seen:?}"
     );
 
-    let key = crm::installation_key(system.data_dir())
-        .expect("the public key reads")
-        .expect("the installation has a key");
+    let key_file = system.data_dir().join(webhooks::PUBLIC_KEY_FILE);
+    let key = crm::parse_key(&std::fs::read_to_string(key_file).expect("the webhooks' public key"))
+        .expect("a public key");
     for (headers, body) in &received.lock().unwrap().accepted {
         let header = |name: &str| headers[name].to_str().expect("a header").to_owned();
         assert_eq!(header("content-type"), "application/cloudevents-batch+json");
@@ -136,12 +149,13 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
         assert!(
             webhooks::signature::verify(
                 &key,
+                "sink",
                 &header("webhook-id"),
                 timestamp,
                 body,
                 &header("webhook-signature")
             ),
-            "a delivery verifies with the installation's key"
+            "a delivery verifies with the webhooks' key"
         );
     }
 
@@ -168,6 +182,21 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
                 || event["type"] == "crm.pipeline.created.v1"
         ),
         "the pipeline made after the restart is delivered"
+    );
+
+    // Readiness shows how far it delivered (the position moves just after the receiver's 2xx).
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = system.get(&admin, "/readyz").await.body["webhooks"].clone();
+        if shown[0]["position"].as_u64() >= Some(later.position()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown[0]["name"], "sink", "{shown}");
+    assert!(
+        shown[0]["position"].as_u64() >= Some(later.position()),
+        "{shown}"
     );
 
     let exports = access_exports(&system).await;

@@ -1755,7 +1755,7 @@ fn readiness_schema() -> Value {
     });
     json!({
         "type": "object",
-        "required": ["ready", "store", "stream", "relay_lag", "tree_head", "unsigned_events", "projections"],
+        "required": ["ready", "store", "stream", "relay_lag", "tree_head", "unsigned_events", "projections", "webhooks"],
         "properties": {
             "ready": { "type": "boolean" },
             "store": probe,
@@ -1785,6 +1785,21 @@ fn readiness_schema() -> Value {
                 "description": "Each read model: how far it has applied and how far it trails.",
                 "type": "array",
                 "items": { "type": "object" },
+            },
+            "webhooks": {
+                "description": "Each webhook: the position it has delivered to, when it last \
+                    delivered, and the events it trails by.",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "position", "lag", "delivered_at"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "position": { "type": "integer", "minimum": 0 },
+                        "lag": { "type": ["integer", "null"], "minimum": 0 },
+                        "delivered_at": { "type": "string", "format": "date-time" },
+                    },
+                },
             },
         },
     })

@@ -21,6 +21,8 @@ pub struct OperationsState {
     pub reader: eventstore::Reader,
     pub stream: eventlog::StreamProbe,
     pub projections: projector::ProjectionReader,
+    /// The read models' database, where the webhooks' delivery positions are.
+    pub read_models: deadpool_postgres::Pool,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +54,17 @@ struct Readiness {
     /// Each read model: how far it has applied, how far it trails the store, and the event it
     /// stopped at if it refused one.
     projections: Vec<ProjectionReadiness>,
+    /// Each webhook: how far it has delivered, when it last did, and how far it trails (a
+    /// receiver that is down holds its webhook back, not the system's readiness).
+    webhooks: Vec<WebhookReadiness>,
+}
+
+#[derive(Debug, Serialize)]
+struct WebhookReadiness {
+    name: String,
+    position: u64,
+    lag: Option<u64>,
+    delivered_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,7 +108,9 @@ async fn readiness(state: &OperationsState) -> Readiness {
         PROBE_TIMEOUT,
         eventstore::tree::latest_tree_head(state.reader.pool()),
     );
-    let (store, stream, projections, signed) = tokio::join!(store, stream, projections, signed);
+    let webhooks = tokio::time::timeout(PROBE_TIMEOUT, webhooks::delivered(&state.read_models));
+    let (store, stream, projections, signed, webhooks) =
+        tokio::join!(store, stream, projections, signed, webhooks);
     let store = match store {
         Ok(Ok(head)) => Probe::Position(head.position),
         Ok(Err(error)) => Probe::Error(error.to_string()),
@@ -126,6 +141,20 @@ async fn readiness(state: &OperationsState) -> Readiness {
         _ => Vec::new(),
     };
     let projectors_healthy = projections.iter().all(|p| p.failure.is_none());
+    let webhooks = match webhooks {
+        Ok(Ok(delivered)) => delivered
+            .into_iter()
+            .map(|webhook| WebhookReadiness {
+                lag: store
+                    .position()
+                    .map(|head| head.saturating_sub(webhook.position)),
+                position: webhook.position,
+                name: webhook.name,
+                delivered_at: webhook.delivered_at,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let tree_head = match signed {
         Ok(Ok(head)) => head.map(|head| SignedHead {
             size: head.position,
@@ -146,6 +175,7 @@ async fn readiness(state: &OperationsState) -> Readiness {
         tree_head,
         unsigned_events,
         projections,
+        webhooks,
     }
 }
 
@@ -236,6 +266,29 @@ async fn metrics(State(state): State<OperationsState>) -> Response {
         "projection_failed",
         "1 when a projector stopped at an event it could not apply",
         failed,
+    );
+    let webhook_positions = Family::<Vec<(String, String)>, Gauge>::default();
+    let webhook_lags = Family::<Vec<(String, String)>, Gauge>::default();
+    for webhook in &readiness.webhooks {
+        let labels = vec![("webhook".to_owned(), webhook.name.clone())];
+        webhook_positions
+            .get_or_create(&labels)
+            .set(i64::try_from(webhook.position).unwrap_or(i64::MAX));
+        if let Some(lag) = webhook.lag {
+            webhook_lags
+                .get_or_create(&labels)
+                .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        }
+    }
+    registry.register(
+        "webhook_position",
+        "The last position each webhook has delivered (or passed over)",
+        webhook_positions,
+    );
+    registry.register(
+        "webhook_lag_events",
+        "Committed events each webhook has not reached",
+        webhook_lags,
     );
     let up = |ok: bool| Some(u64::from(ok));
     gauge(

@@ -149,7 +149,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         // Not after an append of unknown outcome: a plain retry could record it twice.
         let retry_after = match &self {
-            ApiError::TooMany { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            // Rounded up: a client that waits exactly this long is heard.
+            ApiError::TooMany { retry_after, .. } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+                    .map(|s| s.max(1))
+            }
             ApiError::OutcomeUnknown(_) => None,
             _ => (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
         };

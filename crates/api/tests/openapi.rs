@@ -337,6 +337,7 @@ async fn router() -> (axum::Router, TestDatabase, TestStream) {
         reader: reader.clone(),
         stream: eventlog::StreamProbe::new(client, &nats),
         projections: projections.clone(),
+        read_models: read_models.clone(),
     };
     let appender = eventstore::Appender::start(pool, settings.batch_max);
     let state = api::ApiState::new(

@@ -153,6 +153,7 @@ impl Application {
                 reader: state.reader.clone(),
                 stream: eventlog::StreamProbe::new(nats.clone(), &settings.nats),
                 projections: state.projections.clone(),
+                read_models: read_models.clone(),
             };
             if let Some(token) = api::bootstrap_admin(&state, settings.admin.token.clone())
                 .await
@@ -187,6 +188,10 @@ impl Application {
                 Box::pin(async move { relay.run(token).await.context("the relay stopped") })
             }));
         }
+        webhooks::settings::validate_all(&settings.webhooks).context("setting webhooks")?;
+        if roles == [Role::Webhooks] && settings.webhooks.is_empty() {
+            anyhow::bail!("setting webhooks: the settings file names no [[webhooks]] to deliver");
+        }
         if roles.contains(&Role::Webhooks) && !settings.webhooks.is_empty() {
             let dispatcher = webhooks::Dispatcher::new(
                 settings.webhooks.clone(),
@@ -195,7 +200,7 @@ impl Application {
                 accesslog::AccessLog::new(appender.unwrap_or_else(|| {
                     eventstore::Appender::start(pool.clone(), settings.database.batch_max)
                 })),
-                eventstore::checkpoint::Signer::for_store(&settings.data.dir, &pool).await?,
+                webhooks::signing_key(&settings.data.dir)?,
                 read_models.clone(),
             )
             .context("setting webhooks")?;

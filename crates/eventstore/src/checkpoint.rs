@@ -113,20 +113,31 @@ impl Signer {
     /// Refuses a key file that others than its owner may read, or a public key file that does
     /// not belong to the secret key.
     pub fn load_or_create(data_dir: &Path) -> Result<Signer, StoreError> {
-        let secret_path = data_dir.join(SECRET_KEY_FILE);
-        let public_path = data_dir.join(PUBLIC_KEY_FILE);
-        let signer = match std::fs::read_to_string(&secret_path) {
+        Signer::load_or_create_key(
+            &data_dir.join(SECRET_KEY_FILE),
+            &data_dir.join(PUBLIC_KEY_FILE),
+        )
+    }
+
+    /// Loads the key of `secret_path` (`public_path` its public half), or creates both (and
+    /// their folder) the first time: a key of its own for another purpose than tree heads.
+    pub fn load_or_create_key(
+        secret_path: &Path,
+        public_path: &Path,
+    ) -> Result<Signer, StoreError> {
+        let data_dir = secret_path.parent().unwrap_or(Path::new("."));
+        let signer = match std::fs::read_to_string(secret_path) {
             Ok(text) => {
-                check_private(&secret_path)?;
-                Signer::from_secret(parse_hex32(&secret_path, text.trim())?)
+                check_private(secret_path)?;
+                Signer::from_secret(parse_hex32(secret_path, text.trim())?)
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                create_secret(data_dir, &secret_path)?
+                create_secret(data_dir, secret_path)?
             }
-            Err(error) => return Err(key_error(&secret_path, error)),
+            Err(error) => return Err(key_error(secret_path, error)),
         };
         let public_hex = hex::encode(signer.public_key());
-        match std::fs::read_to_string(&public_path) {
+        match std::fs::read_to_string(public_path) {
             Ok(text) if text.trim() == public_hex => {}
             Ok(_) => {
                 return Err(StoreError::SigningKey {
@@ -138,10 +149,10 @@ impl Signer {
                 });
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::write(&public_path, format!("{public_hex}\n"))
-                    .map_err(|error| key_error(&public_path, error))?;
+                std::fs::write(public_path, format!("{public_hex}\n"))
+                    .map_err(|error| key_error(public_path, error))?;
             }
-            Err(error) => return Err(key_error(&public_path, error)),
+            Err(error) => return Err(key_error(public_path, error)),
         }
         Ok(signer)
     }
@@ -201,9 +212,9 @@ impl Signer {
         Ok(())
     }
 
-    /// Signs `message`, something sent outside the log (a webhook delivery). The log's own signed
-    /// forms begin with `crm-tree-head-v1` or `crm-checkpoint-v1`; a message must not, so that
-    /// no signature given for one can pass for the other.
+    /// Signs `message`, something sent outside the log (a webhook delivery, with a key of its
+    /// own). The log's signed forms begin with `crm-tree-head-v1` or `crm-checkpoint-v1`; a
+    /// message must not, so that even a key used for both could not sign one as the other.
     pub fn sign_message(&self, message: &[u8]) -> Result<[u8; 64], StoreError> {
         if message.starts_with(b"crm-") {
             return Err(StoreError::Invalid(

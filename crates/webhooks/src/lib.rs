@@ -16,6 +16,7 @@ pub mod settings;
 pub mod signature;
 
 pub use error::WebhookError;
+pub use position::{Delivered, delivered};
 pub use settings::{Start, WebhookSettings};
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use domain::access::AccessAction;
 use eventlog::{Followed, Follower, StreamProbe};
 use eventstore::Category;
 use eventstore::checkpoint::Signer;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::position::Lease;
@@ -39,6 +40,23 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// How often a process that does not lead a webhook asks again.
 const LEAD_RETRY: Duration = Duration::from_secs(5);
+
+/// The files in the data folder holding the webhooks' own signing key (not the tree heads': that
+/// key is the log's root of trust and stays with the relay), created on first start.
+pub const SECRET_KEY_FILE: &str = "webhook-signing.key";
+pub const PUBLIC_KEY_FILE: &str = "webhook-signing.pub";
+
+/// The webhooks' signing key in `data_dir`, made there the first time.
+pub fn signing_key(data_dir: &std::path::Path) -> Result<Signer, WebhookError> {
+    Signer::load_or_create_key(
+        &data_dir.join(SECRET_KEY_FILE),
+        &data_dir.join(PUBLIC_KEY_FILE),
+    )
+    .map_err(|error| WebhookError::Settings {
+        webhook: "*".to_owned(),
+        message: error.to_string(),
+    })
+}
 
 /// Delivers every configured webhook until shut down.
 pub struct Dispatcher {
@@ -83,6 +101,11 @@ impl Dispatcher {
     /// Delivers each webhook until `shutdown`; a failure pauses that webhook alone.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), WebhookError> {
         position::ensure_table(&self.pool).await?;
+        tracing::info!(
+            webhooks = self.webhooks.len(),
+            public_key = %hex::encode(self.signer.public_key()),
+            "delivering webhooks, signed with this key"
+        );
         let dispatcher = Arc::new(self);
         let mut running = tokio::task::JoinSet::new();
         for webhook in dispatcher.webhooks.clone() {
@@ -102,6 +125,7 @@ async fn deliver(
     let mut state = Delivery {
         pause: Duration::from_secs(1),
         logged_through: 0,
+        failed_through: None,
     };
     while !shutdown.is_cancelled() {
         let wait = match session(&dispatcher, &webhook, &mut state, &shutdown).await {
@@ -121,10 +145,12 @@ async fn deliver(
     }
 }
 
-/// What outlives a session: the next pause, and the last position whose disclosure is logged.
+/// What outlives a session: the next pause, the last position whose disclosure is logged, and
+/// the end of a batch that failed (sent again as it was, under the same `webhook-id`).
 struct Delivery {
     pause: Duration,
     logged_through: u64,
+    failed_through: Option<u64>,
 }
 
 /// Leads the webhook and delivers from its position until shutdown (`Ok`) or a failure.
@@ -147,22 +173,31 @@ async fn session(
         _ => subjects.events_filter(),
     };
     let followed = dispatcher.follower.follow(filter, lease.position()).await?;
-    let mut batches = std::pin::pin!(followed.ready_chunks(MAX_BATCH));
+    let mut followed = std::pin::pin!(followed);
     loop {
-        let batch = tokio::select! {
+        let first = tokio::select! {
+            biased;
             () = shutdown.cancelled() => return Ok(()),
-            batch = batches.next() => batch.ok_or(WebhookError::Ended)?,
+            first = followed.next() => first,
         };
-        let mut events = Vec::with_capacity(batch.len());
-        let mut failure = None;
-        for item in batch {
-            match item {
-                Ok(event) => events.push(event),
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
+        let Some(first) = first else {
+            return if shutdown.is_cancelled() {
+                Ok(())
+            } else {
+                Err(WebhookError::Ended)
+            };
+        };
+        let mut events = Vec::with_capacity(MAX_BATCH);
+        let mut item = Some(first);
+        while let Some(next) = item.take() {
+            let event = next?;
+            let position = event.envelope.position;
+            events.push(event);
+            if events.len() == MAX_BATCH || state.failed_through.is_some_and(|end| position >= end)
+            {
+                break;
             }
+            item = followed.next().now_or_never().flatten();
         }
         let taken: Vec<&Followed> = events
             .iter()
@@ -173,16 +208,19 @@ async fn session(
                     .is_some_and(|(stream_type, _)| webhook.takes(stream_type))
             })
             .collect();
+        let Some(last) = events.last().map(|event| event.envelope.position) else {
+            continue;
+        };
         if !taken.is_empty() {
-            post(dispatcher, webhook, state, &taken).await?;
+            lease.check()?;
+            if let Err(error) = post(dispatcher, webhook, state, &taken).await {
+                state.failed_through = Some(last);
+                return Err(error);
+            }
             state.pause = Duration::from_secs(1);
         }
-        if let Some(last) = events.last() {
-            lease.advance(last.envelope.position).await?;
-        }
-        if let Some(error) = failure {
-            return Err(error.into());
-        }
+        state.failed_through = None;
+        lease.advance(last).await?;
     }
 }
 
@@ -198,7 +236,7 @@ async fn post(
         return Ok(());
     };
     let (first, last) = (first.envelope.position, last.envelope.position);
-    let id = format!("msg_{}_{first}-{last}", webhook.name);
+    let id = signature::delivery_id(&webhook.name, first, last);
     let mut body = Vec::with_capacity(events.iter().map(|event| event.payload.len() + 1).sum());
     body.push(b'[');
     for (index, event) in events.iter().enumerate() {
@@ -252,7 +290,8 @@ async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|error| WebhookError::Unreachable(error.to_string()))?;
+        // Without the URL: its query may hold a receiver's credentials.
+        .map_err(|error| WebhookError::Unreachable(error.without_url().to_string()))?;
     if answer.status().is_success() {
         Ok(())
     } else {

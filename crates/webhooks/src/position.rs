@@ -3,6 +3,7 @@
 //! process holding its advisory lock.
 
 use deadpool_postgres::{ClientWrapper, Object, Pool};
+use tokio_postgres::error::SqlState;
 
 use crate::error::WebhookError;
 
@@ -23,6 +24,40 @@ pub(crate) async fn ensure_table(pool: &Pool) -> Result<(), WebhookError> {
     Ok(())
 }
 
+/// A webhook's delivery as its row says, for readiness and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub name: String,
+    /// Every event up to here is delivered (or not one the webhook takes).
+    pub position: u64,
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every webhook's delivery (none before the first webhook started).
+pub async fn delivered(pool: &Pool) -> Result<Vec<Delivered>, WebhookError> {
+    let client = pool.get().await?;
+    let rows = match client
+        .query(
+            "SELECT name, position, delivered_at FROM webhook_deliveries ORDER BY name",
+            &[],
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(error) if error.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(Vec::new()),
+        Err(error) => return Err(error.into()),
+    };
+    rows.iter()
+        .map(|row| {
+            Ok(Delivered {
+                name: row.try_get(0)?,
+                position: to_u64(row.try_get(1)?)?,
+                delivered_at: row.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
 /// The lead of one webhook: its advisory lock, held by a connection taken out of the pool, so
 /// that dropping the lease (or losing the connection) closes it and lets another process lead.
 pub(crate) struct Lease {
@@ -39,8 +74,8 @@ impl Lease {
         name: &str,
         initial: impl AsyncFnOnce() -> Result<u64, WebhookError>,
     ) -> Result<Option<Lease>, WebhookError> {
-        let client = Object::take(pool.get().await?);
-        let taken: bool = client
+        let pooled = pool.get().await?;
+        let taken: bool = pooled
             .query_one(
                 "SELECT pg_try_advisory_lock(hashtext('crm.webhook.' || $1))",
                 &[&name],
@@ -50,6 +85,7 @@ impl Lease {
         if !taken {
             return Ok(None);
         }
+        let client = Object::take(pooled);
         let stored = client
             .query_opt(
                 "SELECT position FROM webhook_deliveries WHERE name = $1",
@@ -74,6 +110,15 @@ impl Lease {
             name: name.to_owned(),
             position,
         }))
+    }
+
+    /// Refuses to go on once the connection holding the lock is gone (the lock with it).
+    pub(crate) fn check(&self) -> Result<(), WebhookError> {
+        if self.client.is_closed() {
+            Err(WebhookError::NotLeader)
+        } else {
+            Ok(())
+        }
     }
 
     /// The position of the last event delivered (or passed over).

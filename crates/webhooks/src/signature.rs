@@ -20,12 +20,33 @@ pub fn header_value(signature: &[u8; 64]) -> String {
     format!("v1a,{}", STANDARD.encode(signature))
 }
 
-/// Whether any `v1a` signature of a `webhook-signature` header (space-separated) is
-/// `public_key`'s over this delivery.
-pub fn verify(public_key: &[u8; 32], id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+/// The `webhook-id` of a delivery of `webhook`'s events `first` to `last` (positions): the same
+/// when the same events are sent again.
+pub fn delivery_id(webhook: &str, first: u64, last: u64) -> String {
+    format!("msg_{webhook}_{first}-{last}")
+}
+
+/// Whether a delivery is one for `webhook` (the key signs every webhook's: a receiver must not
+/// take another's) and any `v1a` signature of its `webhook-signature` header (space-separated)
+/// is `public_key`'s over it. A receiver also refuses a `timestamp` far from its clock.
+pub fn verify(
+    public_key: &[u8; 32],
+    webhook: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    let ours = id
+        .strip_prefix("msg_")
+        .and_then(|rest| rest.strip_prefix(webhook))
+        .is_some_and(|rest| rest.starts_with('_'));
     let Ok(key) = VerifyingKey::from_bytes(public_key) else {
         return false;
     };
+    if !ours {
+        return false;
+    }
     let content = signed_content(id, timestamp, body);
     header.split(' ').any(|candidate| {
         candidate
@@ -48,58 +69,38 @@ mod tests {
     fn a_signed_delivery_verifies_and_any_change_does_not() {
         let signer = Signer::from_secret([7; 32]);
         let body = br#"[{"id":"x"}]"#;
-        let content = signed_content("msg_billing_1-2", 1_700_000_000, body);
+        let id = delivery_id("billing", 1, 2);
+        let content = signed_content(&id, 1_700_000_000, body);
         let header = header_value(&signer.sign_message(&content).unwrap());
         let key = signer.public_key();
-        assert!(verify(
-            &key,
-            "msg_billing_1-2",
-            1_700_000_000,
-            body,
-            &header
-        ));
-        assert!(verify(
-            &key,
-            "msg_billing_1-2",
-            1_700_000_000,
-            body,
-            &format!("v1,abc {header}")
-        ));
-        assert!(!verify(
-            &key,
+        let check = |webhook: &str, id: &str, timestamp: i64, body: &[u8], header: &str| {
+            verify(&key, webhook, id, timestamp, body, header)
+        };
+        assert!(check("billing", &id, 1_700_000_000, body, &header));
+        let two = format!("v1,abc {header}");
+        assert!(check("billing", &id, 1_700_000_000, body, &two));
+        assert!(
+            !check("bill", &id, 1_700_000_000, body, &header),
+            "another webhook's"
+        );
+        assert!(!check(
+            "billing",
             "msg_billing_1-3",
             1_700_000_000,
             body,
             &header
         ));
-        assert!(!verify(
-            &key,
-            "msg_billing_1-2",
-            1_700_000_001,
-            body,
-            &header
-        ));
-        assert!(!verify(
-            &key,
-            "msg_billing_1-2",
-            1_700_000_000,
-            b"[]",
-            &header
-        ));
+        assert!(!check("billing", &id, 1_700_000_001, body, &header));
+        assert!(!check("billing", &id, 1_700_000_000, b"[]", &header));
+        assert!(!check("billing", &id, 1_700_000_000, body, "v1a,!!"));
         let other = Signer::from_secret([8; 32]).public_key();
         assert!(!verify(
             &other,
-            "msg_billing_1-2",
+            "billing",
+            &id,
             1_700_000_000,
             body,
             &header
-        ));
-        assert!(!verify(
-            &key,
-            "msg_billing_1-2",
-            1_700_000_000,
-            body,
-            "v1a,!!"
         ));
     }
 

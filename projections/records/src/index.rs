@@ -3,8 +3,8 @@
 //! the domain serialises it; these columns are derived from it, never edited on their own.
 //!
 //! Ownership, for record-level visibility: companies, contacts, leads and deals have an owner
-//! and a team; tasks and cases belong to their assignee and the team the assignee was in when
-//! they got it; an activity belongs to the user who recorded it (and is always linked to a
+//! and a team; tasks and cases belong to their assignee (an unassigned case to its creator) and
+//! the team the assignee was in when they got it; an activity belongs to the user who recorded it (and is always linked to a
 //! customer or a deal); pipelines (the business's configuration) belong to no one.
 
 use domain::Aggregate;
@@ -161,9 +161,10 @@ impl Held for Task {
 impl Held for Case {
     const COLLECTION: Collection = Collection::Cases;
 
-    fn index(&self, _created_by: Option<Uuid>) -> IndexColumns {
+    /// Unassigned, a case is its creator's (as the write guard judges it).
+    fn index(&self, created_by: Option<Uuid>) -> IndexColumns {
         IndexColumns {
-            owner_id: self.assignee_id,
+            owner_id: self.assignee_id.or(created_by),
             team: team_name(self.team.as_ref()),
             company_id: None,
             tags: Vec::new(),

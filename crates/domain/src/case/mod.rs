@@ -87,7 +87,7 @@ pub enum Command {
     ChangePriority {
         priority: Priority,
     },
-    /// Gives the case to someone (in `team`, theirs), or to nobody.
+    /// Gives the case to someone (in `team`, theirs), or to nobody (it stays in its team).
     Assign {
         assignee_id: Option<Uuid>,
         team: Option<Team>,
@@ -159,6 +159,12 @@ impl Aggregate for Case {
             }
             Command::Assign { assignee_id, team } => {
                 let case = not_closed(state)?;
+                // Unassigned, a case stays in its team's queue.
+                let team = if assignee_id.is_some() {
+                    team
+                } else {
+                    case.team.clone()
+                };
                 if case.assignee_id == assignee_id && case.team == team {
                     return Ok(vec![]);
                 }

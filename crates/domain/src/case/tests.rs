@@ -173,9 +173,13 @@ fn the_assignee_changes_until_the_case_is_closed() {
         .then([Event::Assigned(Assigned {
             from: Some(id(103)),
             to: None,
-            team: None,
+            team: Some(team("Service")),
         })]);
-    assert_eq!(state.unwrap().team, None);
+    assert_eq!(
+        state.unwrap().team,
+        Some(team("Service")),
+        "an unassigned case stays in its team's queue"
+    );
     Case::given(case_in(Closed))
         .when(Command::Assign {
             assignee_id: Some(id(103)),
