@@ -12,6 +12,7 @@ pub mod openapi;
 mod operations;
 pub mod problem;
 pub mod request;
+mod serve;
 mod state;
 mod v1;
 
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::problem::ApiError;
 
 pub use operations::OperationsState;
+pub use serve::serve;
 pub use state::ApiState;
 pub use v1::users::{add_user, bootstrap_admin};
 
@@ -33,6 +35,9 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// How long a query with `X-Crm-Min-Position` waits for the read model before 504.
     pub min_position_wait_ms: u64,
+    /// How long a client may take to send a request head (and a keep-alive connection may sit
+    /// idle) before its connection is closed.
+    pub header_timeout_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -40,6 +45,7 @@ impl Default for ApiSettings {
         ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             min_position_wait_ms: 5_000,
+            header_timeout_ms: 30_000,
         }
     }
 }

@@ -86,6 +86,8 @@ type StartRole = Box<dyn FnOnce(CancellationToken) -> RoleTask + Send>;
 /// The roles, built and ready to run.
 pub struct Application {
     api: Option<(TcpListener, axum::Router)>,
+    /// How long the API waits for a request head.
+    header_timeout: std::time::Duration,
     roles: Vec<StartRole>,
     /// Cancelled when the application stops: every role, and every open event stream, ends.
     stopping: CancellationToken,
@@ -236,6 +238,7 @@ impl Application {
         }
         Ok(Application {
             api,
+            header_timeout: std::time::Duration::from_millis(settings.api.header_timeout_ms),
             roles: started,
             stopping,
         })
@@ -256,12 +259,10 @@ impl Application {
         if let Some((listener, router)) = self.api {
             let token = token.clone();
             tracing::info!(address = ?listener.local_addr().ok(), "api listening");
+            let header_timeout = self.header_timeout;
             running.spawn(async move {
-                let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await
-                    .context("the api stopped")
+                api::serve(listener, router, header_timeout, token.cancelled_owned()).await;
+                Ok(())
             });
         }
         for start in self.roles {

@@ -1,0 +1,89 @@
+//! The HTTP server: the router on hyper's HTTP/1.1, with what `axum::serve` has no setting for.
+//! hyper bounds the time a request head may take only when it has a timer, and `axum::serve`
+//! gives it none: a client could open connections and dribble bytes (or send none) and hold
+//! them, and what each costs, for ever. Here a request head must arrive within `header_timeout`
+//! of the connection (or of the previous answer, so an idle keep-alive connection closes too).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// Serves `router` on `listener` until `stop` completes, then lets open requests finish (an
+/// event stream ends on its own signal) before returning.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let (stopping, stopped) = watch::channel(());
+    let (done, all_done) = watch::channel(());
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, client) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, a connection reset before it was accepted: wait
+                    // a little rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = serve_connection(
+            stream,
+            client,
+            router.clone(),
+            header_timeout,
+            stopped.clone(),
+        );
+        let done = all_done.clone();
+        tokio::spawn(async move {
+            connection.await;
+            drop(done);
+        });
+    }
+    drop(stopping);
+    drop(all_done);
+    done.closed().await;
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    client: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    mut stopped: watch::Receiver<()>,
+) {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(client));
+        let answer = router.clone().oneshot(request);
+        async move { Ok::<_, Infallible>(answer.await.unwrap_or_else(|never| match never {})) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
