@@ -94,6 +94,19 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
         .post(&admin, "/v1/companies", json!({"name": "Acme"}))
         .await
         .expect(201);
+    // While the receiver fails, readiness says since when and why.
+    let mut failing = Value::Null;
+    for _ in 0..60 {
+        failing = system.get(&admin, "/readyz").await.body["webhooks"][0].clone();
+        if !failing["failing_since"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        failing["last_error"], "the receiver answered 503",
+        "{failing}"
+    );
     system
         .post(
             &admin,
@@ -194,6 +207,7 @@ async fn a_webhook_gets_each_customer_event_once_in_order_signed_after_failures_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(shown[0]["name"], "sink", "{shown}");
+    assert_eq!(shown[0]["failing_since"], Value::Null, "{shown}");
     assert!(
         shown[0]["position"].as_u64() >= Some(later.position()),
         "{shown}"

@@ -1787,17 +1787,18 @@ fn readiness_schema() -> Value {
                 "items": { "type": "object" },
             },
             "webhooks": {
-                "description": "Each webhook: the position it has delivered to, when it last \
-                    delivered, and the events it trails by.",
+                "description": "Each webhook: the position it has delivered to (or passed over), \
+                    when that last moved, and since when and why its next batch fails.",
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["name", "position", "lag", "delivered_at"],
+                    "required": ["name", "position", "delivered_at", "failing_since", "last_error"],
                     "properties": {
                         "name": { "type": "string" },
                         "position": { "type": "integer", "minimum": 0 },
-                        "lag": { "type": ["integer", "null"], "minimum": 0 },
                         "delivered_at": { "type": "string", "format": "date-time" },
+                        "failing_since": { "type": ["string", "null"], "format": "date-time" },
+                        "last_error": { "type": ["string", "null"] },
                     },
                 },
             },

@@ -54,8 +54,8 @@ struct Readiness {
     /// Each read model: how far it has applied, how far it trails the store, and the event it
     /// stopped at if it refused one.
     projections: Vec<ProjectionReadiness>,
-    /// Each webhook: how far it has delivered, when it last did, and how far it trails (a
-    /// receiver that is down holds its webhook back, not the system's readiness).
+    /// Each webhook: how far it has delivered, when it last moved, and since when and why its
+    /// next batch fails (a receiver that is down holds its webhook back, not the system).
     webhooks: Vec<WebhookReadiness>,
 }
 
@@ -63,8 +63,9 @@ struct Readiness {
 struct WebhookReadiness {
     name: String,
     position: u64,
-    lag: Option<u64>,
     delivered_at: chrono::DateTime<chrono::Utc>,
+    failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    last_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,12 +146,11 @@ async fn readiness(state: &OperationsState) -> Readiness {
         Ok(Ok(delivered)) => delivered
             .into_iter()
             .map(|webhook| WebhookReadiness {
-                lag: store
-                    .position()
-                    .map(|head| head.saturating_sub(webhook.position)),
                 position: webhook.position,
                 name: webhook.name,
                 delivered_at: webhook.delivered_at,
+                failing_since: webhook.failing_since,
+                last_error: webhook.last_error,
             })
             .collect(),
         _ => Vec::new(),
@@ -268,17 +268,17 @@ async fn metrics(State(state): State<OperationsState>) -> Response {
         failed,
     );
     let webhook_positions = Family::<Vec<(String, String)>, Gauge>::default();
-    let webhook_lags = Family::<Vec<(String, String)>, Gauge>::default();
+    let webhook_failing = Family::<Vec<(String, String)>, Gauge>::default();
+    let now = chrono::Utc::now();
     for webhook in &readiness.webhooks {
         let labels = vec![("webhook".to_owned(), webhook.name.clone())];
         webhook_positions
             .get_or_create(&labels)
             .set(i64::try_from(webhook.position).unwrap_or(i64::MAX));
-        if let Some(lag) = webhook.lag {
-            webhook_lags
-                .get_or_create(&labels)
-                .set(i64::try_from(lag).unwrap_or(i64::MAX));
-        }
+        let failing_for = webhook
+            .failing_since
+            .map_or(0, |since| (now - since).num_seconds().max(0));
+        webhook_failing.get_or_create(&labels).set(failing_for);
     }
     registry.register(
         "webhook_position",
@@ -286,9 +286,9 @@ async fn metrics(State(state): State<OperationsState>) -> Response {
         webhook_positions,
     );
     registry.register(
-        "webhook_lag_events",
-        "Committed events each webhook has not reached",
-        webhook_lags,
+        "webhook_failing_seconds",
+        "How long each webhook's next batch has failed (0 while it delivers)",
+        webhook_failing,
     );
     let up = |ok: bool| Some(u64::from(ok));
     gauge(

@@ -3,6 +3,7 @@
 //! gives it none: a client could open connections and dribble bytes (or send none) and hold
 //! them, and what each costs, for ever. Here a request head must arrive within `header_timeout`
 //! of the connection (or of the previous answer, so an idle keep-alive connection closes too).
+//! A body is bounded in size by the router, not in time.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Serves `router` on `listener` until `stop` completes, then lets open requests finish (an
-/// event stream ends on its own signal) before returning.
+/// event stream ends on its own signal), for at most [`DRAIN`], before returning.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -35,10 +36,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors, a connection reset before it was accepted: wait
-                    // a little rather than spin.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    on_accept_error(error).await;
                     continue;
                 }
             },
@@ -57,9 +55,33 @@ pub async fn serve(
             drop(done);
         });
     }
+    // New clients are refused at once rather than left waiting in the backlog.
+    drop(listener);
     drop(stopping);
     drop(all_done);
-    done.closed().await;
+    if tokio::time::timeout(DRAIN, done.closed()).await.is_err() {
+        tracing::warn!(
+            "requests still open {DRAIN:?} after the stop are left to end with the process"
+        );
+    }
+}
+
+/// How long a stop waits for the requests in flight (a client reading an answer slowly may hold
+/// one longer; it is cut off when the process ends).
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// A connection that failed before it was accepted is the client's affair; anything else (out of
+/// file descriptors) is waited out a second rather than spun on.
+async fn on_accept_error(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 async fn serve_connection(

@@ -129,6 +129,9 @@ impl Application {
     pub async fn build(settings: &Settings, roles: &[Role]) -> anyhow::Result<Application> {
         settings.nats.validate()?;
         settings.relay.validate()?;
+        if settings.api.header_timeout_ms == 0 {
+            anyhow::bail!("setting api_header_timeout_ms: must be more than 0");
+        }
         let pool = eventstore::connect(&settings.database).await?;
         let read_models = projector::connect(&settings.database).await?;
         // The API alone commits commands without NATS: it starts while NATS is down (its

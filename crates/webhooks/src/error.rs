@@ -14,6 +14,8 @@ pub enum WebhookError {
     Log(#[from] eventlog::LogError),
     #[error("logging the delivery: {0}")]
     Access(#[from] accesslog::AccessError),
+    #[error("the webhooks' signing key: {0}")]
+    SigningKey(#[from] eventstore::StoreError),
     #[error("the delivery position: {0}")]
     Database(String),
     #[error("another process delivers this webhook now")]

@@ -38,6 +38,8 @@ const MAX_BATCH: usize = 100;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest pause before a failed delivery is tried again.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// How long the events of a failed batch may take to come again before it is sent without them.
+const RESEND_WAIT: Duration = Duration::from_secs(5);
 /// How often a process that does not lead a webhook asks again.
 const LEAD_RETRY: Duration = Duration::from_secs(5);
 
@@ -48,14 +50,10 @@ pub const PUBLIC_KEY_FILE: &str = "webhook-signing.pub";
 
 /// The webhooks' signing key in `data_dir`, made there the first time.
 pub fn signing_key(data_dir: &std::path::Path) -> Result<Signer, WebhookError> {
-    Signer::load_or_create_key(
+    Ok(Signer::load_or_create_key(
         &data_dir.join(SECRET_KEY_FILE),
         &data_dir.join(PUBLIC_KEY_FILE),
-    )
-    .map_err(|error| WebhookError::Settings {
-        webhook: "*".to_owned(),
-        message: error.to_string(),
-    })
+    )?)
 }
 
 /// Delivers every configured webhook until shut down.
@@ -197,7 +195,14 @@ async fn session(
             {
                 break;
             }
-            item = followed.next().now_or_never().flatten();
+            item = match state.failed_through {
+                // The batch that failed, again as it was: wait for all of it.
+                Some(_) => tokio::time::timeout(RESEND_WAIT, followed.next())
+                    .await
+                    .ok()
+                    .flatten(),
+                None => followed.next().now_or_never().flatten(),
+            };
         }
         let taken: Vec<&Followed> = events
             .iter()
@@ -215,6 +220,7 @@ async fn session(
             lease.check()?;
             if let Err(error) = post(dispatcher, webhook, state, &taken).await {
                 state.failed_through = Some(last);
+                lease.failing(&error).await;
                 return Err(error);
             }
             state.pause = Duration::from_secs(1);
@@ -275,10 +281,7 @@ async fn post(
     };
     let timestamp = chrono::Utc::now().timestamp();
     let content = signature::signed_content(&id, timestamp, &body);
-    let signed = dispatcher
-        .signer
-        .sign_message(&content)
-        .map_err(|error| WebhookError::Database(error.to_string()))?;
+    let signed = dispatcher.signer.sign_message(&content)?;
     let answer = dispatcher
         .http
         .post(&webhook.url)

@@ -15,9 +15,11 @@ pub(crate) async fn ensure_table(pool: &Pool) -> Result<(), WebhookError> {
         .batch_execute(
             "SELECT pg_advisory_xact_lock(hashtext('crm.webhooks.table')); \
              CREATE TABLE IF NOT EXISTS webhook_deliveries ( \
-                 name         text PRIMARY KEY, \
-                 position     bigint NOT NULL CHECK (position >= 0), \
-                 delivered_at timestamptz NOT NULL DEFAULT now())",
+                 name          text PRIMARY KEY, \
+                 position      bigint NOT NULL CHECK (position >= 0), \
+                 delivered_at  timestamptz NOT NULL DEFAULT now(), \
+                 failing_since timestamptz, \
+                 last_error    text)",
         )
         .await?;
     transaction.commit().await?;
@@ -31,6 +33,9 @@ pub struct Delivered {
     /// Every event up to here is delivered (or not one the webhook takes).
     pub position: u64,
     pub delivered_at: chrono::DateTime<chrono::Utc>,
+    /// Since when every try of its next batch has failed, and why the last one did.
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
 }
 
 /// Every webhook's delivery (none before the first webhook started).
@@ -38,7 +43,8 @@ pub async fn delivered(pool: &Pool) -> Result<Vec<Delivered>, WebhookError> {
     let client = pool.get().await?;
     let rows = match client
         .query(
-            "SELECT name, position, delivered_at FROM webhook_deliveries ORDER BY name",
+            "SELECT name, position, delivered_at, failing_since, last_error \
+             FROM webhook_deliveries ORDER BY name",
             &[],
         )
         .await
@@ -53,6 +59,8 @@ pub async fn delivered(pool: &Pool) -> Result<Vec<Delivered>, WebhookError> {
                 name: row.try_get(0)?,
                 position: to_u64(row.try_get(1)?)?,
                 delivered_at: row.try_get(2)?,
+                failing_since: row.try_get(3)?,
+                last_error: row.try_get(4)?,
             })
         })
         .collect()
@@ -126,14 +134,30 @@ impl Lease {
         self.position
     }
 
+    /// Records that the next batch failed, for readiness (a failure to record it only costs
+    /// that report).
+    pub(crate) async fn failing(&self, error: &WebhookError) {
+        let recorded = self
+            .client
+            .execute(
+                "UPDATE webhook_deliveries SET last_error = $2, \
+                 failing_since = coalesce(failing_since, now()) WHERE name = $1",
+                &[&self.name, &error.to_string()],
+            )
+            .await;
+        if let Err(error) = recorded {
+            tracing::warn!(webhook = %self.name, %error, "a webhook's failure was not recorded");
+        }
+    }
+
     /// Records that everything up to `position` is delivered; refused if the row moved (another
     /// process led meanwhile) or the connection is gone (the lock with it).
     pub(crate) async fn advance(&mut self, position: u64) -> Result<(), WebhookError> {
         let updated = self
             .client
             .execute(
-                "UPDATE webhook_deliveries SET position = $2, delivered_at = now() \
-                 WHERE name = $1 AND position = $3",
+                "UPDATE webhook_deliveries SET position = $2, delivered_at = now(), \
+                 failing_since = NULL, last_error = NULL WHERE name = $1 AND position = $3",
                 &[&self.name, &to_i64(position)?, &to_i64(self.position)?],
             )
             .await?;

@@ -1,8 +1,7 @@
 //! Signing a delivery the way the Standard Webhooks specification does (standardwebhooks.com),
-//! with its asymmetric scheme `v1a`: an Ed25519 signature, by the installation's tree-head key,
-//! over `<webhook-id>.<webhook-timestamp>.<body>`. A receiver checks it with the public key it
-//! already holds to check tree heads; no shared secret is kept anywhere (the log is forever and
-//! is published: a secret in it would not stay one).
+//! with its asymmetric scheme `v1a`: an Ed25519 signature, by the webhooks' own key, over
+//! `<webhook-id>.<webhook-timestamp>.<body>`. A receiver checks it with the public key; no shared
+//! secret exists to be kept, copied to each receiver, or leaked.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -37,10 +36,18 @@ pub fn verify(
     body: &[u8],
     header: &str,
 ) -> bool {
+    let positions = |range: &str| {
+        range.split_once('-').is_some_and(|(first, last)| {
+            [first, last]
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
     let ours = id
         .strip_prefix("msg_")
         .and_then(|rest| rest.strip_prefix(webhook))
-        .is_some_and(|rest| rest.starts_with('_'));
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(positions);
     let Ok(key) = VerifyingKey::from_bytes(public_key) else {
         return false;
     };
