@@ -1108,3 +1108,57 @@ async fn a_task_or_case_is_in_the_reach_of_its_assignees_team_even_when_linked_t
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_record_cannot_be_tied_to_a_customer_or_deal_the_caller_may_not_see() {
+    let system = TestSystem::start().await;
+    let pipeline = system.one_stage_pipeline().await;
+    let (me, token) = system.user("berlin-rep", "sales", Some("Berlin")).await;
+    let (stranger, _) = system.user("munich-rep", "sales", Some("Munich")).await;
+    let mine = records_owned_by(&system, me, pipeline, "Mine").await;
+    let other = records_owned_by(&system, stranger, pipeline, "Other").await;
+    let link = |records: &Records| {
+        json!({"kind": "call", "subject": "Follow-up", "occurred_at": "2026-01-05T10:00:00Z",
+               "contact_id": records.ids["contacts"]})
+    };
+    system
+        .post(&token, "/v1/activities", link(&mine))
+        .await
+        .expect(201);
+    let refused = [
+        ("/v1/activities", link(&other)),
+        (
+            "/v1/tasks",
+            json!({"title": "Call back", "due_at": "2026-12-01T10:00:00Z", "assignee_id": me,
+                   "deal_id": other.ids["deals"]}),
+        ),
+        (
+            "/v1/deals",
+            json!({"title": "Poached", "pipeline_id": pipeline, "stage": "new",
+                   "amount": {"amount_minor": 100, "currency": "EUR"},
+                   "company_id": other.ids["companies"]}),
+        ),
+        (
+            "/v1/contacts",
+            json!({"first_name": "New", "last_name": "Hire", "company_id": other.ids["companies"]}),
+        ),
+    ];
+    for (path, body) in refused {
+        system.post(&token, path, body).await.expect(403);
+    }
+    system
+        .patch(
+            &token,
+            &format!("/v1/contacts/{}", mine.ids["contacts"]),
+            json!({"company_id": other.ids["companies"]}),
+        )
+        .await
+        .expect(403);
+    let denied = access_events(&system)
+        .await
+        .into_iter()
+        .filter(|(actor, payload)| actor == &format!("user:{me}") && payload["outcome"] == "denied")
+        .count();
+    assert_eq!(denied, 5, "every refused link is logged");
+    system.stop().await;
+}

@@ -77,8 +77,13 @@ async fn a_record_is_readable_at_the_position_its_command_returned() {
 async fn lists_filter_by_tag_owner_company_and_text_and_page_through_everything_once() {
     let system = TestSystem::start().await;
     let (sally, sally_token) = system.user("sally", "sales", Some("north")).await;
+    // Sally's, so that she may put her contacts under it.
     let acme = system
-        .post(&system.admin, "/v1/companies", json!({"name": "Acme"}))
+        .post(
+            &system.admin,
+            "/v1/companies",
+            json!({"name": "Acme", "owner_id": sally}),
+        )
         .await
         .expect(201)
         .id();

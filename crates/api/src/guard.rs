@@ -16,7 +16,7 @@ use domain::values::Team;
 use policy::{Action, Ownership, Reach, Resource};
 use uuid::Uuid;
 
-use crate::command::{CommandRequest, Loaded, load};
+use crate::command::{CommandRequest, Loaded, exists, load};
 use crate::problem::ApiError;
 use crate::state::ApiState;
 
@@ -228,6 +228,43 @@ pub(crate) async fn authorize_write<A: Guarded>(
         Action::Write,
         &ownership,
         vec![asked],
+    )
+    .await
+}
+
+/// Lets the request's caller tie a record to record `id` of `A`: it must exist (else 422 naming
+/// `field`) and be in the caller's reach for reading (else the refusal is logged and 403).
+pub(crate) async fn authorize_link<A: Guarded>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    field: &str,
+) -> Result<(), ApiError> {
+    let no_such = || ApiError::invalid(field, format!("no such {}", A::STREAM_TYPE));
+    let principal = request.caller.principal();
+    if api.policy.reach(&principal, A::RESOURCE, Action::Read) == Reach::All {
+        return if exists::<A>(api, id).await? {
+            Ok(())
+        } else {
+            Err(no_such())
+        };
+    }
+    let loaded = load::<A>(api, id).await?;
+    if !A::exists(&loaded.state) {
+        return Err(no_such());
+    }
+    let ownership = ownership_of::<A>(api, &loaded.state, loaded.created_by).await?;
+    let linked = domain::access::RecordRef {
+        collection: A::RESOURCE.as_str().to_owned(),
+        id,
+    };
+    api.authorize(
+        request.caller,
+        &request.access,
+        A::RESOURCE,
+        Action::Read,
+        &ownership,
+        vec![linked],
     )
     .await
 }

@@ -78,7 +78,7 @@ pub async fn create(
     meta.may_write(&api, Resource::Contacts).await?;
     let request = meta.request(&raw);
     if let Some(company_id) = body.company_id {
-        ensure_linked::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, &request, company_id, "company_id").await?;
     }
     either_or("email", body.email.is_some(), !body.emails.is_empty())?;
     either_or("phone", body.phone.is_some(), !body.phones.is_empty())?;
@@ -111,7 +111,7 @@ pub async fn change(
     meta.may_write(&api, Resource::Contacts).await?;
     let request = meta.request(&raw);
     if let Patch::Set(company_id) = body.company_id {
-        ensure_linked::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, &request, company_id, "company_id").await?;
     }
     let new_owner = NewOwner::load(&api, body.owner_id.as_set().copied()).await?;
     either_or("email", body.email.is_given(), body.emails.is_given())?;

@@ -98,10 +98,10 @@ pub async fn open(
     meta.may_write(&api, Resource::Deals).await?;
     let request = meta.request(&raw);
     if let Some(company_id) = body.company_id {
-        ensure_linked::<Company>(&api, company_id, "company_id").await?;
+        ensure_linked::<Company>(&api, &request, company_id, "company_id").await?;
     }
     if let Some(contact_id) = body.contact_id {
-        ensure_linked::<Contact>(&api, contact_id, "contact_id").await?;
+        ensure_linked::<Contact>(&api, &request, contact_id, "contact_id").await?;
     }
     let (owner_id, team) = owner_and_team(&api, &meta.caller, body.owner_id, body.team).await?;
     let id = Uuid::now_v7();

@@ -215,7 +215,7 @@ pub async fn convert_lead(
             ));
         }
         (Some(company_id), None) => {
-            ensure_linked::<Company>(&api, company_id, "company_id").await?;
+            ensure_linked::<Company>(&api, &request, company_id, "company_id").await?;
             Some(CompanyLink::Existing(company_id))
         }
         (None, Some(new)) => Some(CompanyLink::New {

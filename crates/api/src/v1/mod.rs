@@ -22,15 +22,15 @@ pub(crate) use follow::OpenStreams;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
+use domain::Patch;
 use domain::user::User;
 use domain::values::Team;
-use domain::{Aggregate, Patch};
 use policy::Resource;
 use records::Collection;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::command::load;
+use crate::command::{CommandRequest, load};
 use crate::problem::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::ApiState;
@@ -188,21 +188,16 @@ pub fn routes(api: ApiState) -> Router {
         .with_state(api)
 }
 
-/// Refuses an id that names no record of `A` (a pure existence check, answered from the
-/// aggregate cache when it can).
-pub(crate) async fn ensure_linked<A: Aggregate>(
+/// Lets the request link a record to record `id` of `A`: refused naming `field` when there is
+/// none, and (logged, 403) when the caller may not read it, so nothing is tied to a customer,
+/// company or deal the caller cannot see.
+pub(crate) async fn ensure_linked<A: crate::guard::Guarded>(
     api: &ApiState,
+    request: &CommandRequest<'_>,
     id: Uuid,
     field: &str,
 ) -> Result<(), ApiError> {
-    if crate::command::exists::<A>(api, id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("no such {}", A::STREAM_TYPE),
-        ))
-    }
+    crate::guard::authorize_link::<A>(api, request, id, field).await
 }
 
 /// The user `id` names, refused (naming `field`) when there is none or they are deactivated:

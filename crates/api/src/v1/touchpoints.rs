@@ -16,7 +16,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ensure_linked, ensure_user};
-use crate::command::{CommandMeta, Committed, execute, execute_all};
+use crate::command::{CommandMeta, CommandRequest, Committed, execute, execute_all};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
@@ -30,15 +30,19 @@ struct Links {
     pub deal_id: Option<Uuid>,
 }
 
-async fn check_links(api: &ApiState, links: Links) -> Result<(), ApiError> {
+async fn check_links(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    links: Links,
+) -> Result<(), ApiError> {
     if let Some(id) = links.contact_id {
-        ensure_linked::<Contact>(api, id, "contact_id").await?;
+        ensure_linked::<Contact>(api, request, id, "contact_id").await?;
     }
     if let Some(id) = links.company_id {
-        ensure_linked::<Company>(api, id, "company_id").await?;
+        ensure_linked::<Company>(api, request, id, "company_id").await?;
     }
     if let Some(id) = links.deal_id {
-        ensure_linked::<Deal>(api, id, "deal_id").await?;
+        ensure_linked::<Deal>(api, request, id, "deal_id").await?;
     }
     Ok(())
 }
@@ -76,6 +80,7 @@ pub async fn record_activity(
     let request = meta.request(&raw);
     check_links(
         &api,
+        &request,
         Links {
             contact_id: body.contact_id,
             company_id: body.company_id,
@@ -143,6 +148,7 @@ pub async fn create_task(
     let assignee = ensure_user(&api, body.assignee_id, "assignee_id").await?;
     check_links(
         &api,
+        &request,
         Links {
             contact_id: body.contact_id,
             company_id: body.company_id,
@@ -237,7 +243,7 @@ pub async fn open_case(
 ) -> Result<Committed, ApiError> {
     meta.may_write(&api, Resource::Cases).await?;
     let request = meta.request(&raw);
-    ensure_linked::<Contact>(&api, body.contact_id, "contact_id").await?;
+    ensure_linked::<Contact>(&api, &request, body.contact_id, "contact_id").await?;
     let team = match body.assignee_id {
         Some(assignee) => ensure_user(&api, assignee, "assignee_id").await?.team,
         None => None,
