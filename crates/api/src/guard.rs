@@ -217,24 +217,12 @@ pub(crate) async fn authorize_write<A: Guarded>(
     if creating && unclaimed {
         return Ok(());
     }
-    let asked = domain::access::RecordRef {
-        collection: A::RESOURCE.as_str().to_owned(),
-        id,
-    };
-    api.authorize(
-        request.caller,
-        &request.access,
-        A::RESOURCE,
-        Action::Write,
-        &ownership,
-        vec![asked],
-    )
-    .await
+    judge::<A>(api, request, id, Action::Write, &ownership).await
 }
 
 /// Lets the request's caller tie a record to record `id` of `A`: it must exist (else 422 naming
 /// `field`) and be in the caller's reach for reading (else the refusal is logged and 403).
-pub(crate) async fn authorize_link<A: Guarded>(
+pub(crate) async fn ensure_linked<A: Guarded>(
     api: &ApiState,
     request: &CommandRequest<'_>,
     id: Uuid,
@@ -254,7 +242,19 @@ pub(crate) async fn authorize_link<A: Guarded>(
         return Err(no_such());
     }
     let ownership = ownership_of::<A>(api, &loaded.state, loaded.created_by).await?;
-    let linked = domain::access::RecordRef {
+    judge::<A>(api, request, id, Action::Read, &ownership).await
+}
+
+/// Whether the caller may do `action` to record `id` of `A`, owned as `ownership`; a refusal is
+/// logged, then 403.
+async fn judge<A: Guarded>(
+    api: &ApiState,
+    request: &CommandRequest<'_>,
+    id: Uuid,
+    action: Action,
+    ownership: &Ownership,
+) -> Result<(), ApiError> {
+    let record = domain::access::RecordRef {
         collection: A::RESOURCE.as_str().to_owned(),
         id,
     };
@@ -262,9 +262,9 @@ pub(crate) async fn authorize_link<A: Guarded>(
         request.caller,
         &request.access,
         A::RESOURCE,
-        Action::Read,
-        &ownership,
-        vec![linked],
+        action,
+        ownership,
+        vec![record],
     )
     .await
 }

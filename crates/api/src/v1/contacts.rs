@@ -10,8 +10,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{NewOwner, ensure_linked, owner_and_team};
+use super::{NewOwner, owner_and_team};
 use crate::command::{CommandMeta, Committed, execute};
+use crate::guard::ensure_linked;
 use crate::problem::ApiError;
 use crate::request::{JsonBody, Path};
 use crate::state::ApiState;

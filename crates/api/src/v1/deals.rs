@@ -14,11 +14,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{NewOwner, ensure_linked, owner_and_team};
+use super::{NewOwner, owner_and_team};
 use crate::command::{
     CommandMeta, CommandRequest, Committed, Loaded, Reading, execute, execute_all, execute_reading,
     load, with_fresh_reads,
 };
+use crate::guard::ensure_linked;
 use crate::problem::ApiError;
 use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;

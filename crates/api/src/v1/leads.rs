@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::deals::stages_of;
-use super::{NewOwner, ensure_linked, owner_and_team};
+use super::{NewOwner, owner_and_team};
 use crate::command::{
     Attempt, CommandMeta, CommandRequest, Committed, Reading, execute, execute_all, load,
     new_events, retrying, with_fresh_reads, with_position,
 };
+use crate::guard::ensure_linked;
 use crate::guard::{Guarded, Written, authorize_write};
 use crate::problem::ApiError;
 use crate::request::{JsonBody, NoBody, Path};

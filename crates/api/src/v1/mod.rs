@@ -30,7 +30,7 @@ use records::Collection;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::command::{CommandRequest, load};
+use crate::command::load;
 use crate::problem::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::ApiState;
@@ -186,18 +186,6 @@ pub fn routes(api: ApiState) -> Router {
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
-}
-
-/// Lets the request link a record to record `id` of `A`: refused naming `field` when there is
-/// none, and (logged, 403) when the caller may not read it, so nothing is tied to a customer,
-/// company or deal the caller cannot see.
-pub(crate) async fn ensure_linked<A: crate::guard::Guarded>(
-    api: &ApiState,
-    request: &CommandRequest<'_>,
-    id: Uuid,
-    field: &str,
-) -> Result<(), ApiError> {
-    crate::guard::authorize_link::<A>(api, request, id, field).await
 }
 
 /// The user `id` names, refused (naming `field`) when there is none or they are deactivated:

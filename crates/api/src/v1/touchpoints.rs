@@ -15,8 +15,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ensure_linked, ensure_user};
+use super::ensure_user;
 use crate::command::{CommandMeta, CommandRequest, Committed, execute, execute_all};
+use crate::guard::ensure_linked;
 use crate::problem::ApiError;
 use crate::request::{JsonBody, NoBody, Path};
 use crate::state::ApiState;
