@@ -23,7 +23,7 @@ pub struct TestSystem {
     pub database: TestDatabase,
     pub stream: TestStream,
     replicas: usize,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     pub base: String,
     pub admin: String,
     http: reqwest::Client,
@@ -94,7 +94,7 @@ impl TestSystem {
             database,
             stream,
             replicas,
-            _data: data,
+            data,
             base: String::new(),
             admin,
             http: reqwest::Client::builder()
@@ -116,7 +116,7 @@ impl TestSystem {
 
     /// The data folder (the tree-head signing key lives there).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data.path()
+        self.data.path()
     }
 
     async fn launch(&mut self) {

@@ -151,8 +151,8 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             // Rounded up: a client that waits exactly this long is heard.
             ApiError::TooMany { retry_after, .. } => {
-                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
-                    .map(|s| s.max(1))
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(seconds.max(1))
             }
             ApiError::OutcomeUnknown(_) => None,
             _ => (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),

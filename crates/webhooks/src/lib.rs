@@ -186,13 +186,13 @@ async fn session(
             };
         };
         let mut events = Vec::with_capacity(MAX_BATCH);
+        let mut last = 0;
         let mut item = Some(first);
         while let Some(next) = item.take() {
             let event = next?;
-            let position = event.envelope.position;
+            last = event.envelope.position;
             events.push(event);
-            if events.len() == MAX_BATCH || state.failed_through.is_some_and(|end| position >= end)
-            {
+            if events.len() == MAX_BATCH || state.failed_through.is_some_and(|end| last >= end) {
                 break;
             }
             item = match state.failed_through {
@@ -213,9 +213,6 @@ async fn session(
                     .is_some_and(|(stream_type, _)| webhook.takes(stream_type))
             })
             .collect();
-        let Some(last) = events.last().map(|event| event.envelope.position) else {
-            continue;
-        };
         if !taken.is_empty() {
             lease.check()?;
             if let Err(error) = post(dispatcher, webhook, state, &taken).await {
