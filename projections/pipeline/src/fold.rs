@@ -70,10 +70,20 @@ pub(crate) struct DealState {
     /// When it entered its current stage (or was last reopened in it).
     pub stage_entered_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Its owner and their team when it closed: a win stays theirs (the leaderboard's credit)
+    /// when the deal is handed to someone else afterwards.
+    pub closed_by: Option<Owner>,
     /// The latest `occurred_at` of the touchpoints logged or completed on it.
     pub last_activity_at: Option<DateTime<Utc>>,
     /// How many stays it has had; the last one is current while it is open.
     pub stays: i32,
+}
+
+/// A user and the team they were in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Owner {
+    pub id: Uuid,
+    pub team: Option<String>,
 }
 
 /// One stay of a deal in a stage.
@@ -252,6 +262,7 @@ fn fold_deal(rows: &mut Rows, item: &Item, event: &deal::Event) -> Result<(), Pr
             opened_at: item.time,
             stage_entered_at: item.time,
             closed_at: None,
+            closed_by: None,
             last_activity_at: None,
             stays: 1,
         };
@@ -287,6 +298,7 @@ fn fold_deal(rows: &mut Rows, item: &Item, event: &deal::Event) -> Result<(), Pr
             if deal.status != Status::Open {
                 deal.status = Status::Open;
                 deal.closed_at = None;
+                deal.closed_by = None;
                 enter_stay(stays, item.id, deal, item.time);
             }
         }
@@ -351,6 +363,10 @@ fn close(
     leave_stay(stays, id, deal, at, None, Some(status));
     deal.status = status;
     deal.closed_at = Some(at);
+    deal.closed_by = Some(Owner {
+        id: deal.owner_id,
+        team: deal.team.clone(),
+    });
 }
 
 fn fold_lead(rows: &mut Rows, item: &Item, event: &lead::Event) -> Result<(), ProjectionError> {

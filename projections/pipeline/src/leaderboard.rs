@@ -24,14 +24,14 @@ pub struct LeaderboardMonth {
     /// The month's first day.
     pub month: NaiveDate,
     /// The owners who won deals that month, most deals won first (then by id); a deal counts
-    /// for its current owner.
+    /// for whoever owned it when it was won, even after it is handed to someone else.
     pub owners: Vec<OwnerWins>,
 }
 
 /// What one owner won in a month.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct OwnerWins {
-    /// The deals' owner (a user).
+    /// The deals' owner when they were won (a user).
     pub owner_id: Uuid,
     /// Deals won, in every currency.
     pub won_deals: u64,

@@ -361,9 +361,10 @@ impl ReportQueries {
         let mut parameters = Parameters::default();
         let from = parameters.bind(forecast::start_of(first_month));
         let to = parameters.bind(forecast::start_of(end));
-        let condition = scope.condition("d", &mut parameters);
+        // A win is its closer's, whoever owns the deal since.
+        let condition = scope.condition_on("d.closed_by", "d.closed_by_team", &mut parameters);
         let sql = format!(
-            "SELECT d.owner_id, date_trunc('month', d.closed_at AT TIME ZONE 'UTC')::date, \
+            "SELECT d.closed_by, date_trunc('month', d.closed_at AT TIME ZONE 'UTC')::date, \
                  d.currency, count(*), sum(d.amount_minor)::bigint \
              FROM {deals} d \
              WHERE d.status = 'won' AND d.closed_at >= {from}::timestamptz \

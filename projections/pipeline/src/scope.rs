@@ -30,6 +30,20 @@ impl ReportScope {
 
     /// The condition on the rows aliased `alias`, binding its values to `parameters`.
     pub(crate) fn condition(&self, alias: &str, parameters: &mut Parameters) -> String {
+        self.condition_on(
+            &format!("{alias}.owner_id"),
+            &format!("{alias}.team"),
+            parameters,
+        )
+    }
+
+    /// The condition with `owner_column` and `team_column` naming whose a row is.
+    pub(crate) fn condition_on(
+        &self,
+        owner_column: &str,
+        team_column: &str,
+        parameters: &mut Parameters,
+    ) -> String {
         let mut conditions = Vec::new();
         match &self.visibility {
             Visibility::Everything => {}
@@ -38,15 +52,15 @@ impl ReportScope {
                 let owners = parameters.bind(owner_ids.clone());
                 let teams = parameters.bind(teams.clone());
                 conditions.push(format!(
-                    "({alias}.owner_id = ANY({owners}::uuid[]) OR {alias}.team = ANY({teams}::text[]))"
+                    "({owner_column} = ANY({owners}::uuid[]) OR {team_column} = ANY({teams}::text[]))"
                 ));
             }
         }
         if let Some(owner_id) = self.owner_id {
-            conditions.push(format!("{alias}.owner_id = {}", parameters.bind(owner_id)));
+            conditions.push(format!("{owner_column} = {}", parameters.bind(owner_id)));
         }
         if let Some(team) = &self.team {
-            conditions.push(format!("{alias}.team = {}", parameters.bind(team.clone())));
+            conditions.push(format!("{team_column} = {}", parameters.bind(team.clone())));
         }
         if conditions.is_empty() {
             return "TRUE".to_owned();

@@ -13,7 +13,7 @@ use projector::ProjectionError;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::fold::{DealState, LeadState, PipelineState, Rows, Status, Wanted, deals_wanted};
+use crate::fold::{DealState, LeadState, Owner, PipelineState, Rows, Status, Wanted, deals_wanted};
 use crate::sql::qualified;
 use crate::totals::{Change, GroupKey};
 
@@ -136,7 +136,8 @@ async fn load_deals(
         .prepare_cached(&format!(
             "SELECT id, version, position, pipeline_id, stage, probability, amount_minor, \
                  currency, expected_close_on, owner_id, team, status, opened_at, \
-                 stage_entered_at, closed_at, last_activity_at, stays \
+                 stage_entered_at, closed_at, last_activity_at, stays, closed_by, \
+                 closed_by_team \
              FROM {} WHERE id = ANY($1)",
             qualified(schema, "deals")
         ))
@@ -153,6 +154,13 @@ async fn load_deals(
         let status: String = row.try_get(11)?;
         let status = Status::parse(&status).ok_or_else(|| unreadable("status"))?;
         let probability: i16 = row.try_get(5)?;
+        let closed_by = match row.try_get::<_, Option<Uuid>>(17)? {
+            Some(id) => Some(Owner {
+                id,
+                team: row.try_get(18)?,
+            }),
+            None => None,
+        };
         deals.insert(
             id,
             DealState {
@@ -169,6 +177,7 @@ async fn load_deals(
                 opened_at: row.try_get(12)?,
                 stage_entered_at: row.try_get(13)?,
                 closed_at: row.try_get(14)?,
+                closed_by,
                 last_activity_at: row.try_get(15)?,
                 stays: row.try_get(16)?,
             },
@@ -278,15 +287,25 @@ async fn write_deals(
     let closed: Vec<Option<DateTime<Utc>>> = rows.iter().map(|d| d.closed_at).collect();
     let touched: Vec<Option<DateTime<Utc>>> = rows.iter().map(|d| d.last_activity_at).collect();
     let stays: Vec<i32> = rows.iter().map(|d| d.stays).collect();
+    let closers: Vec<Option<Uuid>> = rows
+        .iter()
+        .map(|d| d.closed_by.as_ref().map(|by| by.id))
+        .collect();
+    let closer_teams: Vec<Option<&str>> = rows
+        .iter()
+        .map(|d| d.closed_by.as_ref().and_then(|by| by.team.as_deref()))
+        .collect();
     let statement = transaction
         .prepare_cached(&format!(
             "INSERT INTO {} (id, version, position, pipeline_id, stage, probability, \
                  amount_minor, currency, expected_close_on, owner_id, team, status, opened_at, \
-                 stage_entered_at, closed_at, last_activity_at, stays) \
+                 stage_entered_at, closed_at, last_activity_at, stays, closed_by, \
+                 closed_by_team) \
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::uuid[], \
                  $5::text[], $6::smallint[], $7::bigint[], $8::text[], $9::date[], $10::uuid[], \
                  $11::text[], $12::text[], $13::timestamptz[], $14::timestamptz[], \
-                 $15::timestamptz[], $16::timestamptz[], $17::integer[]) \
+                 $15::timestamptz[], $16::timestamptz[], $17::integer[], $18::uuid[], \
+                 $19::text[]) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
                  position = excluded.position, pipeline_id = excluded.pipeline_id, \
                  stage = excluded.stage, probability = excluded.probability, \
@@ -294,7 +313,8 @@ async fn write_deals(
                  expected_close_on = excluded.expected_close_on, owner_id = excluded.owner_id, \
                  team = excluded.team, status = excluded.status, opened_at = excluded.opened_at, \
                  stage_entered_at = excluded.stage_entered_at, closed_at = excluded.closed_at, \
-                 last_activity_at = excluded.last_activity_at, stays = excluded.stays",
+                 last_activity_at = excluded.last_activity_at, stays = excluded.stays, \
+                 closed_by = excluded.closed_by, closed_by_team = excluded.closed_by_team",
             qualified(schema, "deals")
         ))
         .await?;
@@ -319,6 +339,8 @@ async fn write_deals(
                 &closed,
                 &touched,
                 &stays,
+                &closers,
+                &closer_teams,
             ],
         )
         .await?;

@@ -42,6 +42,9 @@ CREATE TABLE {deals} (
     opened_at           timestamptz NOT NULL,
     stage_entered_at    timestamptz NOT NULL,
     closed_at           timestamptz,
+    -- Its owner and their team when it closed (a win is credited to them).
+    closed_by           uuid,
+    closed_by_team      text,
     last_activity_at    timestamptz,
     -- How many stays in a stage it has had; the last is current while it is open.
     stays               integer     NOT NULL CHECK (stays > 0),

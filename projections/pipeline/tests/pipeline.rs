@@ -510,7 +510,7 @@ async fn the_leaderboard_ranks_owners_by_deals_won_with_their_value_per_currency
     let (pipeline_id, _) = new_pipeline(&world, now - days(5)).await;
     let first = Uuid::now_v7();
     let second = Uuid::now_v7();
-    let mut last = 0;
+    let mut won_deals = Vec::new();
     for (owner_id, amount, currency, won) in [
         (first, 1_000, "EUR", true),
         (first, 2_000, "EUR", true),
@@ -523,10 +523,21 @@ async fn the_leaderboard_ranks_owners_by_deals_won_with_their_value_per_currency
             ..deal(pipeline_id, "proposal", amount, currency)
         };
         let (id, _) = open(&world, &spec, now - days(1)).await;
-        last = world
+        world
             .execute_at::<Deal>(id, if won { win() } else { lose() }, now)
             .await;
+        if won {
+            won_deals.push(id);
+        }
     }
+    // A won deal handed to someone else afterwards stays the win of whoever won it.
+    let handed_over = domain::deal::Command::Reassign {
+        owner_id: second,
+        team: None,
+    };
+    let last = world
+        .execute_at::<Deal>(won_deals[0], handed_over, now)
+        .await;
     let schema = world.caught_up(last).await;
 
     let withheld = world
@@ -558,6 +569,23 @@ async fn the_leaderboard_ranks_owners_by_deals_won_with_their_value_per_currency
         [("EUR".to_owned(), 2, 3_000), ("USD".to_owned(), 1, 500)]
     );
     assert_eq!(board.rows().len(), 3);
+
+    let firsts = ReportScope {
+        owner_id: Some(first),
+        ..ReportScope::everything()
+    };
+    let withheld = world
+        .reports()
+        .leaderboard(&schema, &firsts, this_month(now), 1)
+        .await
+        .expect("the report answers");
+    let board = world.disclose(withheld).await;
+    let ranked: Vec<(Uuid, u64)> = board.months[0]
+        .owners
+        .iter()
+        .map(|o| (o.owner_id, o.won_deals))
+        .collect();
+    assert_eq!(ranked, [(first, 3)]);
 
     projector.stop().await;
     world.stop().await;

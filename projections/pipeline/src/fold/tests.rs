@@ -140,6 +140,34 @@ fn winning_closes_the_current_stay_and_reopening_starts_another_in_the_same_stag
 }
 
 #[test]
+fn a_win_stays_with_its_owner_when_the_deal_is_handed_over_and_a_reopening_clears_it() {
+    let id = Uuid::now_v7();
+    let new_owner = Uuid::now_v7();
+    let handed_over = Change::Deal(deal::Event::Reassigned(deal::Reassigned {
+        owner_id: new_owner,
+        team: None,
+    }));
+    let mut rows = Rows::default();
+    fold(
+        &mut rows,
+        &[
+            item(id, 1, 1, 0, created(id, "lead")),
+            item(id, 2, 2, 5, won(5)),
+            item(id, 3, 3, 6, handed_over),
+        ],
+    )
+    .expect("folds");
+    let deal = &rows.deals[&id];
+    let winner = Owner {
+        id: Uuid::nil(),
+        team: None,
+    };
+    assert_eq!((deal.owner_id, &deal.closed_by), (new_owner, &Some(winner)));
+    fold(&mut rows, &[item(id, 4, 4, 9, reopened())]).expect("folds");
+    assert_eq!(rows.deals[&id].closed_by, None);
+}
+
+#[test]
 fn a_touchpoint_backdated_before_the_deal_opened_touches_it_when_it_opened() {
     let id = Uuid::now_v7();
     let mut rows = Rows::default();

@@ -26,6 +26,7 @@ fn deal(stage: &str, amount: i64, currency: &str, probability: u8) -> DealState 
         opened_at: at(1, 9),
         stage_entered_at: at(2, 0),
         closed_at: None,
+        closed_by: None,
         last_activity_at: None,
         stays: 1,
     }
