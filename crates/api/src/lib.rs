@@ -17,6 +17,7 @@ mod state;
 mod v1;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::problem::ApiError;
 
 pub use operations::OperationsState;
-pub use serve::serve;
+pub use serve::{ServerLimits, serve};
 pub use state::ApiState;
 pub use v1::users::{add_user, bootstrap_admin};
 
@@ -38,6 +39,32 @@ pub struct ApiSettings {
     /// How long a client may take to send a request head (and a keep-alive connection may sit
     /// idle) before its connection is closed.
     pub header_timeout_ms: u64,
+    /// How long a client may take to send a request body, from the end of its head, before the
+    /// request is answered 408 and its connection closed.
+    pub body_timeout_ms: u64,
+    /// Connections served at once; past that, new ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl ApiSettings {
+    /// The server's limits, refused when one would let nothing through.
+    pub fn limits(&self) -> Result<ServerLimits, String> {
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                Err(format!("setting api_{name}: must be more than 0"))
+            } else {
+                Ok(Duration::from_millis(value))
+            }
+        };
+        if self.max_connections == 0 {
+            return Err("setting api_max_connections: must be more than 0".to_owned());
+        }
+        Ok(ServerLimits {
+            header_timeout: positive("header_timeout_ms", self.header_timeout_ms)?,
+            body_timeout: positive("body_timeout_ms", self.body_timeout_ms)?,
+            max_connections: self.max_connections,
+        })
+    }
 }
 
 impl Default for ApiSettings {
@@ -46,6 +73,8 @@ impl Default for ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             min_position_wait_ms: 5_000,
             header_timeout_ms: 30_000,
+            body_timeout_ms: 30_000,
+            max_connections: 1_000,
         }
     }
 }
@@ -57,4 +86,41 @@ pub fn router(operations: OperationsState, api: ApiState) -> Router {
         .merge(v1::routes(api))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_that_would_let_nothing_through_is_refused_naming_its_setting() {
+        let limits = ApiSettings::default().limits().expect("the defaults hold");
+        assert_eq!(limits.max_connections, 1_000);
+        for (settings, named) in [
+            (
+                ApiSettings {
+                    header_timeout_ms: 0,
+                    ..ApiSettings::default()
+                },
+                "api_header_timeout_ms",
+            ),
+            (
+                ApiSettings {
+                    body_timeout_ms: 0,
+                    ..ApiSettings::default()
+                },
+                "api_body_timeout_ms",
+            ),
+            (
+                ApiSettings {
+                    max_connections: 0,
+                    ..ApiSettings::default()
+                },
+                "api_max_connections",
+            ),
+        ] {
+            let refused = settings.limits().expect_err("refused");
+            assert!(refused.contains(named), "{refused}");
+        }
+    }
 }

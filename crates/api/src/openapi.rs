@@ -314,11 +314,11 @@ struct Route {
 }
 
 /// A command that makes a record.
-const CREATE_ERRORS: &[u16] = &[400, 401, 403, 413, 422, 503];
+const CREATE_ERRORS: &[u16] = &[400, 401, 403, 408, 413, 422, 503];
 /// A command that makes a record that may already exist under another name (a username).
-const CREATE_UNIQUE_ERRORS: &[u16] = &[400, 401, 403, 409, 413, 422, 503];
+const CREATE_UNIQUE_ERRORS: &[u16] = &[400, 401, 403, 408, 409, 413, 422, 503];
 /// A command with a body to an existing record.
-const CHANGE_ERRORS: &[u16] = &[400, 401, 403, 404, 409, 412, 413, 422, 503];
+const CHANGE_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 422, 503];
 /// A command without a body to an existing record (422 for a bad `If-Match` or key).
 const ACTION_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 422, 503];
 /// A command without a body that consults a read model first.
@@ -1383,8 +1383,8 @@ key and body get the first answer and append nothing; the same key with another 
 on); without it, a command that loses a race is decided again on fresh state, and 409 means it \
 no longer holds.\n\n\
 Errors are `application/problem+json` (RFC 9457): 400 malformed JSON, 422 invalid values or \
-unknown fields (each named in `errors`), 413 a body over the limit, 401, 403, 404, 405, 409, \
-412, 429 and 503 with `Retry-After`, 504.";
+unknown fields (each named in `errors`), 413 a body over the limit, 408 one that did not arrive \
+in time, 401, 403, 404, 405, 409, 412, 429 and 503 with `Retry-After`, 504.";
 
 /// A generator of one direction whose `$ref`s point into `definitions_path`.
 fn generator(contract: Contract, definitions_path: &'static str) -> SchemaGenerator {
@@ -2184,6 +2184,12 @@ const ERRORS: &[(u16, &str, &str)] = &[
         404,
         "NotFound",
         "No such record, or one the caller may not see.",
+    ),
+    (
+        408,
+        "RequestTimeout",
+        "The body did not arrive in time (`[api] body_timeout_ms` after the request head); the \
+         connection is closed.",
     ),
     (
         409,

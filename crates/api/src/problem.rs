@@ -48,6 +48,9 @@ pub enum ApiError {
     PreconditionFailed { expected: u64, current: u64 },
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive within `[api] body_timeout_ms`; the connection is closed.
+    #[error("the request body did not arrive in time")]
+    BodyTimedOut,
     #[error("this Idempotency-Key was first used with a different request")]
     IdempotencyMismatch,
     /// More of something at once than the server takes; try again after `retry_after`.
@@ -93,6 +96,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotYet { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) | ApiError::OutcomeUnknown(_) => {
@@ -115,6 +119,7 @@ impl ApiError {
             }
             ApiError::PreconditionFailed { .. } => "precondition-failed",
             ApiError::TooLarge(_) => "too-large",
+            ApiError::BodyTimedOut => "request-timeout",
             ApiError::TooMany { .. } => "too-many",
             ApiError::IdempotencyMismatch => "idempotency-key-reused",
             ApiError::NotYet { .. } => "read-model-behind",
@@ -188,6 +193,10 @@ impl IntoResponse for ApiError {
         );
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: this connection cannot carry another request.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

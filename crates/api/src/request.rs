@@ -1,7 +1,8 @@
 //! What a request carries besides the route: the JSON body (kept raw as well, for the idempotency
 //! fingerprint), `If-Match`, `Idempotency-Key` and the position a query must wait for. Each
 //! extractor refuses bad input with the problem a client can act on: 400 for broken JSON, 422
-//! naming the field for a value of the wrong shape or an unknown field, 413 for a body too large.
+//! naming the field for a value of the wrong shape or an unknown field, 413 for a body too large,
+//! 408 for one that does not arrive in time.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
+use crate::serve::BodyTimedOut;
 
 /// The largest request body the API reads.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -29,6 +31,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::TooLarge(MAX_BODY_BYTES)
+                } else if caused_by::<BodyTimedOut>(&rejection) {
+                    ApiError::BodyTimedOut
                 } else {
                     ApiError::Malformed(rejection.body_text())
                 }
@@ -42,6 +46,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         };
         Ok(JsonBody { value, raw })
     }
+}
+
+/// Whether `error`, or an error it was caused by, is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<E>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The body of a command that takes none: nothing, or `{}`. Anything else is refused, naming

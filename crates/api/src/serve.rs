@@ -1,35 +1,67 @@
-//! The HTTP server: the router on hyper's HTTP/1.1, with what `axum::serve` has no setting for.
-//! hyper bounds the time a request head may take only when it has a timer, and `axum::serve`
-//! gives it none: a client could open connections and dribble bytes (or send none) and hold
-//! them, and what each costs, for ever. Here a request head must arrive within `header_timeout`
-//! of the connection (or of the previous answer, so an idle keep-alive connection closes too).
-//! A body is bounded in size by the router, not in time.
+//! The HTTP server: the router on hyper's HTTP/1.1, with the limits `axum::serve` has no setting
+//! for, so that a client cannot hold the server's connections, and what each costs, for ever:
+//! - a request head must arrive within `header_timeout` of the connection (or of the previous
+//!   answer, so an idle keep-alive connection closes too): hyper bounds it only when given a
+//!   timer, and `axum::serve` gives it none;
+//! - a request body must arrive whole within `body_timeout` of its head (its size is bounded by
+//!   the router): one dribbled a byte at a time is answered 408 and its connection closed;
+//! - at most `max_connections` are served at once; the next wait in the listen backlog.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
+
+/// What the server lets one client hold (`ApiSettings::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
 
 /// Serves `router` on `listener` until `stop` completes, then lets open requests finish (an
 /// event stream ends on its own signal), for at most [`DRAIN`], before returning.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    limits: ServerLimits,
     stop: impl Future<Output = ()>,
 ) {
     let (stopping, stopped) = watch::channel(());
     let (done, all_done) = watch::channel(());
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut stop = std::pin::pin!(stop);
     loop {
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::warn!(
+                    limits.max_connections,
+                    "every connection slot is taken: new clients wait until one closes"
+                );
+                tokio::select! {
+                    () = &mut stop => break,
+                    slot = Arc::clone(&slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let (stream, client) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
@@ -41,17 +73,11 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let connection = serve_connection(
-            stream,
-            client,
-            router.clone(),
-            header_timeout,
-            stopped.clone(),
-        );
+        let connection = serve_connection(stream, client, router.clone(), limits, stopped.clone());
         let done = all_done.clone();
         tokio::spawn(async move {
             connection.await;
-            drop(done);
+            drop((done, slot));
         });
     }
     // New clients are refused at once rather than left waiting in the backlog.
@@ -87,18 +113,19 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     client: SocketAddr,
     router: Router,
-    header_timeout: Duration,
+    limits: ServerLimits,
     mut stopped: watch::Receiver<()>,
 ) {
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut request = request.map(Body::new);
+        let deadline = Instant::now() + limits.body_timeout;
+        let mut request = request.map(|body| Body::new(Deadline::new(body, deadline)));
         request.extensions_mut().insert(ConnectInfo(client));
         // The router never fails: its error type is `Infallible`.
         router.clone().oneshot(request)
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(limits.header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
@@ -107,4 +134,59 @@ async fn serve_connection(
         _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
     }
     let _ = connection.await;
+}
+
+/// A request body that fails with [`BodyTimedOut`] when it has not all arrived by a deadline.
+/// The timer is set only when the body keeps a reader waiting (a body that is already in, or
+/// that nobody reads, costs none).
+struct Deadline {
+    body: Incoming,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    fn new(body: Incoming, deadline: Instant) -> Deadline {
+        Deadline {
+            body,
+            deadline,
+            timer: None,
+        }
+    }
+}
+
+/// The request body did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(context) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(context) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

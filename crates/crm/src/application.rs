@@ -86,8 +86,8 @@ type StartRole = Box<dyn FnOnce(CancellationToken) -> RoleTask + Send>;
 /// The roles, built and ready to run.
 pub struct Application {
     api: Option<(TcpListener, axum::Router)>,
-    /// How long the API waits for a request head.
-    header_timeout: std::time::Duration,
+    /// What one client may hold of the API's server.
+    limits: api::ServerLimits,
     roles: Vec<StartRole>,
     /// Cancelled when the application stops: every role, and every open event stream, ends.
     stopping: CancellationToken,
@@ -129,9 +129,7 @@ impl Application {
     pub async fn build(settings: &Settings, roles: &[Role]) -> anyhow::Result<Application> {
         settings.nats.validate()?;
         settings.relay.validate()?;
-        if settings.api.header_timeout_ms == 0 {
-            anyhow::bail!("setting api_header_timeout_ms: must be more than 0");
-        }
+        let limits = settings.api.limits().map_err(anyhow::Error::msg)?;
         let pool = eventstore::connect(&settings.database).await?;
         let read_models = projector::connect(&settings.database).await?;
         // The API alone commits commands without NATS: it starts while NATS is down (its
@@ -241,7 +239,7 @@ impl Application {
         }
         Ok(Application {
             api,
-            header_timeout: std::time::Duration::from_millis(settings.api.header_timeout_ms),
+            limits,
             roles: started,
             stopping,
         })
@@ -262,9 +260,9 @@ impl Application {
         if let Some((listener, router)) = self.api {
             let token = token.clone();
             tracing::info!(address = ?listener.local_addr().ok(), "api listening");
-            let header_timeout = self.header_timeout;
+            let limits = self.limits;
             running.spawn(async move {
-                api::serve(listener, router, header_timeout, token.cancelled_owned()).await;
+                api::serve(listener, router, limits, token.cancelled_owned()).await;
                 Ok(())
             });
         }
