@@ -19,8 +19,55 @@ pub fn free_port() -> u16 {
         .expect("the OS hands out a free port")
 }
 
-/// A short unique token for names: lowercase letters and digits only.
+/// A unique token for names: lowercase letters and digits only. It starts with the time it was
+/// made (a UUID v7), so that what a killed test left behind can be told by its age.
 pub fn unique_name(prefix: &str) -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("{prefix}{}", &id[..16])
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// How old a test's database or stream must be before another test takes it for the leftover of
+/// a test that was killed before it could remove it: far longer than any test runs.
+const LEFTOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Whether `token` (what follows a name's prefix, case aside) was made by [`unique_name`] longer
+/// than [`LEFTOVER_AFTER`] ago.
+fn is_leftover(token: &str) -> bool {
+    let Some(made_ms) = token
+        .get(..12)
+        .and_then(|millis| u64::from_str_radix(millis, 16).ok())
+    else {
+        return false;
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    let age_ms = now_ms.saturating_sub(u128::from(made_ms));
+    token.len() == 32 && age_ms > LEFTOVER_AFTER.as_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_made_now_is_no_leftover_and_one_made_hours_ago_is() {
+        let now = unique_name("crm_test_");
+        let token = now.strip_prefix("crm_test_").expect("the prefix");
+        assert_eq!(token.len(), 32);
+        assert!(!is_leftover(token));
+        let hours_ago = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs()
+                - 2 * 3600,
+            0,
+        ));
+        assert!(is_leftover(&hours_ago.simple().to_string()));
+        assert!(is_leftover(&hours_ago.simple().to_string().to_uppercase()));
+        // Not made by unique_name: never taken.
+        assert!(!is_leftover("0123456789abcdef"));
+        assert!(!is_leftover("checkpoints"));
+    }
 }

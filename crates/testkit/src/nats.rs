@@ -68,12 +68,37 @@ impl Drop for TestStream {
                 for suffix in ["", "_CHECKPOINTS"] {
                     let _ = jetstream.delete_stream(format!("{prefix}{suffix}")).await;
                 }
+                delete_leftovers(&jetstream).await;
                 Some(())
             })
         });
         let _ = cleanup.join();
     }
 }
+
+/// Deletes the streams of tests that were killed before their drop ran: made long ago, as
+/// their name says. Best effort.
+async fn delete_leftovers(jetstream: &async_nats::jetstream::Context) {
+    use futures::StreamExt;
+    let names: Vec<String> = jetstream
+        .stream_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await;
+    for name in names {
+        let Some(token) = name.strip_prefix(STREAM_PREFIX) else {
+            continue;
+        };
+        let token = token.strip_suffix("_CHECKPOINTS").unwrap_or(token);
+        if crate::is_leftover(token) {
+            let _ = jetstream.delete_stream(&name).await;
+        }
+    }
+}
+
+/// How every test stream's name starts: `CRM_` and the subject prefix in capitals (whose first
+/// letter is `T`).
+const STREAM_PREFIX: &str = "CRM_T";
 
 /// A nats-server of the test's own, with JetStream and its own store folder, on a free port.
 pub struct PrivateNats {

@@ -12,6 +12,9 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// How every test database's name starts.
+const DATABASE_PREFIX: &str = "crm_test_";
+
 /// A database of its own, with the event store migrated; dropped when this value is dropped.
 pub struct TestDatabase {
     pub name: String,
@@ -36,11 +39,12 @@ impl TestDatabase {
 
     /// A new database with nothing in it, on the server `admin_url` points to.
     pub async fn empty_on(admin_url: &str) -> TestDatabase {
-        let name = crate::unique_name("crm_test_");
+        let name = crate::unique_name(DATABASE_PREFIX);
         let (client, connection) = tokio_postgres::connect(admin_url, NoTls)
             .await
             .unwrap_or_else(|error| panic!("PostgreSQL at {admin_url} answers: {error}"));
         tokio::spawn(connection);
+        drop_leftovers(&client).await;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
@@ -88,6 +92,32 @@ impl Drop for TestDatabase {
             })
         });
         let _ = cleanup.join();
+    }
+}
+
+/// Drops the databases of tests that were killed before their drop ran: made long ago (their
+/// name says when) and with nobody connected. Best effort: a test never fails for this.
+async fn drop_leftovers(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname::text FROM pg_database d WHERE datname LIKE 'crm\\_test\\_%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<_, String>(0) else {
+            continue;
+        };
+        let token = name.strip_prefix(DATABASE_PREFIX).unwrap_or_default();
+        if crate::is_leftover(token) {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await;
+        }
     }
 }
 
