@@ -49,15 +49,19 @@ pub struct ApiSettings {
 impl ApiSettings {
     /// The server's limits, refused when one would let nothing through.
     pub fn limits(&self) -> Result<ServerLimits, String> {
+        const HOUR_MS: u64 = 3_600_000;
+        const MOST_CONNECTIONS: usize = 1_000_000;
         let positive = |name: &str, value: u64| {
-            if value == 0 {
-                Err(format!("setting api_{name}: must be more than 0"))
-            } else {
+            if (1..=HOUR_MS).contains(&value) {
                 Ok(Duration::from_millis(value))
+            } else {
+                Err(format!("setting api_{name}: must be from 1 to {HOUR_MS}"))
             }
         };
-        if self.max_connections == 0 {
-            return Err("setting api_max_connections: must be more than 0".to_owned());
+        if !(1..=MOST_CONNECTIONS).contains(&self.max_connections) {
+            return Err(format!(
+                "setting api_max_connections: must be from 1 to {MOST_CONNECTIONS}"
+            ));
         }
         Ok(ServerLimits {
             header_timeout: positive("header_timeout_ms", self.header_timeout_ms)?,
@@ -93,10 +97,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_limit_that_would_let_nothing_through_is_refused_naming_its_setting() {
+    fn a_limit_that_lets_nothing_through_or_is_out_of_range_is_refused_naming_its_setting() {
         let limits = ApiSettings::default().limits().expect("the defaults hold");
         assert_eq!(limits.max_connections, 1_000);
         for (settings, named) in [
+            (
+                ApiSettings {
+                    body_timeout_ms: u64::MAX,
+                    ..ApiSettings::default()
+                },
+                "api_body_timeout_ms",
+            ),
+            (
+                ApiSettings {
+                    max_connections: usize::MAX,
+                    ..ApiSettings::default()
+                },
+                "api_max_connections",
+            ),
             (
                 ApiSettings {
                     header_timeout_ms: 0,

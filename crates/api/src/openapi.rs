@@ -319,10 +319,11 @@ const CREATE_ERRORS: &[u16] = &[400, 401, 403, 408, 413, 422, 503];
 const CREATE_UNIQUE_ERRORS: &[u16] = &[400, 401, 403, 408, 409, 413, 422, 503];
 /// A command with a body to an existing record.
 const CHANGE_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 422, 503];
-/// A command without a body to an existing record (422 for a bad `If-Match` or key).
-const ACTION_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 422, 503];
+/// A command without a body to an existing record (422 for a bad `If-Match` or key; 400, 408
+/// and 413 for a body sent all the same).
+const ACTION_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 422, 503];
 /// A command without a body that consults a read model first.
-const ACTION_AFTER_READ_ERRORS: &[u16] = &[401, 403, 404, 409, 412, 422, 503, 504];
+const ACTION_AFTER_READ_ERRORS: &[u16] = &[400, 401, 403, 404, 408, 409, 412, 413, 422, 503, 504];
 /// A read of one record.
 const READ_ERRORS: &[u16] = &[401, 403, 404, 422, 503, 504];
 /// A read of a list.
@@ -2061,13 +2062,15 @@ fn reading_parameters() -> Value {
         "report_owner_id": {
             "name": "owner_id",
             "in": "query",
-            "description": "Only deals (and leads) this user owns.",
+            "description": "Only deals (and leads) this user owns; for wins and losses, the \
+                deals this user owned when they closed.",
             "schema": uuid,
         },
         "team": {
             "name": "team",
             "in": "query",
-            "description": "Only deals (and leads) of this team.",
+            "description": "Only deals (and leads) of this team; for wins and losses, the deals \
+                of this team when they closed.",
             "schema": { "type": "string" },
         },
         "window_from": {

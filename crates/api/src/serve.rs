@@ -3,8 +3,9 @@
 //! - a request head must arrive within `header_timeout` of the connection (or of the previous
 //!   answer, so an idle keep-alive connection closes too): hyper bounds it only when given a
 //!   timer, and `axum::serve` gives it none;
-//! - a request body must arrive whole within `body_timeout` of its head (its size is bounded by
-//!   the router): one dribbled a byte at a time is answered 408 and its connection closed;
+//! - a request body must arrive whole within `body_timeout` of the first time the server waits
+//!   for it (its size is bounded by the router): one dribbled a byte at a time is answered 408
+//!   and its connection closed;
 //! - at most `max_connections` are served at once; the next wait in the listen backlog.
 
 use std::future::Future;
@@ -22,7 +23,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tower::ServiceExt;
 
 /// What the server lets one client hold (`ApiSettings::limits`).
@@ -44,15 +45,22 @@ pub async fn serve(
     let (stopping, stopped) = watch::channel(());
     let (done, all_done) = watch::channel(());
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Told once each time the server goes from having a free slot to having none.
+    let mut told_full = false;
     let mut stop = std::pin::pin!(stop);
     loop {
         let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
+            Ok(slot) => {
+                told_full = false;
+                slot
+            }
             Err(_) => {
-                tracing::warn!(
-                    limits.max_connections,
-                    "every connection slot is taken: new clients wait until one closes"
-                );
+                if !std::mem::replace(&mut told_full, true) {
+                    tracing::warn!(
+                        limits.max_connections,
+                        "every connection slot is taken: new clients wait until one closes"
+                    );
+                }
                 tokio::select! {
                     () = &mut stop => break,
                     slot = Arc::clone(&slots).acquire_owned() => match slot {
@@ -117,8 +125,7 @@ async fn serve_connection(
     mut stopped: watch::Receiver<()>,
 ) {
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let deadline = Instant::now() + limits.body_timeout;
-        let mut request = request.map(|body| Body::new(Deadline::new(body, deadline)));
+        let mut request = request.map(|body| Body::new(Deadline::new(body, limits.body_timeout)));
         request.extensions_mut().insert(ConnectInfo(client));
         // The router never fails: its error type is `Infallible`.
         router.clone().oneshot(request)
@@ -136,20 +143,21 @@ async fn serve_connection(
     let _ = connection.await;
 }
 
-/// A request body that fails with [`BodyTimedOut`] when it has not all arrived by a deadline.
-/// The timer is set only when the body keeps a reader waiting (a body that is already in, or
-/// that nobody reads, costs none).
+/// A request body that fails with [`BodyTimedOut`] when it has not all arrived within `timeout`
+/// of the first time it kept its reader waiting. So the time the server takes before it reads
+/// the body (authentication, a busy pool) is not held against the client, and a body that is
+/// already in, or that nobody reads, sets no timer.
 struct Deadline {
     body: Incoming,
-    deadline: Instant,
+    timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Deadline {
-    fn new(body: Incoming, deadline: Instant) -> Deadline {
+    fn new(body: Incoming, timeout: Duration) -> Deadline {
         Deadline {
             body,
-            deadline,
+            timeout,
             timer: None,
         }
     }
@@ -172,10 +180,10 @@ impl hyper::body::Body for Deadline {
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(context) {
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
-        let deadline = this.deadline;
+        let timeout = this.timeout;
         let timer = this
             .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match timer.as_mut().poll(context) {
             Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut.into()))),
             Poll::Pending => Poll::Pending,

@@ -128,8 +128,9 @@ pub enum WaitError {
 
 /// A read model query that the database did not answer, classified once for every read model:
 /// what happened, and whether the same query may succeed later (the server or connection went
-/// away, a race was lost, or the generation's schema looked up a moment ago was dropped by a
-/// rebuild's swap, so the caller looks up the live schema again).
+/// away, a race was lost, the generation's schema looked up a moment ago was dropped by a
+/// rebuild's swap, so the caller looks up the live schema again, or the live generation is of
+/// an older version and lacks a table or column until its replacement is swapped in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryFault {
     pub message: String,
@@ -138,12 +139,14 @@ pub struct QueryFault {
 
 impl From<tokio_postgres::Error> for QueryFault {
     fn from(error: tokio_postgres::Error) -> Self {
-        let gone_schema = error
+        // A schema, table or column missing: the generation read was swapped out just then, or
+        // is being replaced by one of this version.
+        let gone_generation = error
             .as_db_error()
-            .is_some_and(|db| matches!(db.code().code(), "3F000" | "42P01"));
+            .is_some_and(|db| matches!(db.code().code(), "3F000" | "42P01" | "42703"));
         QueryFault {
             message: describe_postgres(&error),
-            transient: gone_schema || postgres_transient(&error),
+            transient: gone_generation || postgres_transient(&error),
         }
     }
 }

@@ -213,9 +213,15 @@ impl ReportQueries {
             });
         }
 
+        // A closed deal's outcome is its closer's, whoever owns the deal since.
+        let (owner_key, team_key) = match group {
+            Grouping::Total => ("NULL::uuid", "NULL::text"),
+            Grouping::Owner => ("d.closed_by", "NULL::text"),
+            Grouping::Team => ("NULL::uuid", "d.closed_by_team"),
+        };
         let mut parameters = Parameters::default();
         let (id, from, to) = bind_window(&mut parameters, pipeline_id, window);
-        let condition = scope.condition("d", &mut parameters);
+        let condition = scope.condition_on("d.closed_by", "d.closed_by_team", &mut parameters);
         let sql = format!(
             "SELECT {owner_key}, {team_key}, count(*) FILTER (WHERE d.status = 'won'), \
                  count(*) FILTER (WHERE d.status = 'lost'), \
@@ -319,7 +325,7 @@ impl ReportQueries {
         let id = parameters.bind(pipeline_id);
         let from = parameters.bind(forecast::start_of(first_month));
         let to = parameters.bind(forecast::start_of(end));
-        let condition = scope.condition("d", &mut parameters);
+        let condition = scope.condition_on("d.closed_by", "d.closed_by_team", &mut parameters);
         let sql = format!(
             "SELECT date_trunc('month', d.closed_at AT TIME ZONE 'UTC')::date, d.currency, \
                  count(*), sum(d.amount_minor)::bigint \

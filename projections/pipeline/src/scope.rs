@@ -10,7 +10,8 @@ use crate::sql::Parameters;
 /// Who the report may count: `policy::Visibility` (Everything / Nothing / Some { owner_ids,
 /// teams }) narrowed further by the request's owner_id/team filters. A deal is in scope when
 /// its owner or its team is visible (its company's owner is not consulted), and it matches
-/// every filter given.
+/// every filter given; what a deal's closing counts for (a win, a loss) goes by its owner and
+/// team when it closed ([`ReportScope::condition_on`] the closer's columns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportScope {
     pub visibility: Visibility,

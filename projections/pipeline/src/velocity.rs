@@ -12,7 +12,8 @@
 //! - time per stage: the length of the stays that ended in the window (by a stage change or by
 //!   closing).
 //!
-//! Deals are grouped by their current owner or team.
+//! Deals are grouped by their current owner or team; a closed deal's outcome (win rate, sales
+//! cycle) by whoever owned it when it closed.
 
 use std::collections::BTreeMap;
 

@@ -258,6 +258,7 @@ async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_
     let other_seller = Uuid::now_v7();
     let spec = |stage, owner_id| DealSpec {
         owner_id,
+        team: Some(if owner_id == seller { "north" } else { "south" }),
         ..deal(pipeline_id, stage, 10_000, "EUR")
     };
     // A: lead -40, qualified -30, proposal -20, back to qualified -15, won -10: 30 days.
@@ -272,7 +273,15 @@ async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_
     let (b, _) = open(&world, &spec("lead", seller), now - days(40)).await;
     world.execute_at::<Deal>(b, lose(), now - days(35)).await;
     // C: qualified -25, still open.
-    let (_, last) = open(&world, &spec("qualified", other_seller), now - days(25)).await;
+    open(&world, &spec("qualified", other_seller), now - days(25)).await;
+    // B handed to the other seller and their team after it was lost: still the seller's loss.
+    let handed_over = domain::deal::Command::Reassign {
+        owner_id: other_seller,
+        team: Some(domain::values::Team::parse("south").expect("a team")),
+    };
+    let last = world
+        .execute_at::<Deal>(b, handed_over, now - days(5))
+        .await;
     let schema = world.caught_up(last).await;
 
     let window = Window {
@@ -337,7 +346,7 @@ async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_
         .find(|group| group.owner_id == Some(seller))
         .expect("the seller's group");
     assert_eq!(seller_group.stages[1].entered, 1);
-    assert_eq!(seller_group.won_deals, 1);
+    assert_eq!((seller_group.won_deals, seller_group.lost_deals), (1, 1));
     let other_group = by_owner
         .groups
         .iter()
@@ -351,6 +360,35 @@ async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_
         (1, 0)
     );
     assert_eq!(other_group.win_rate, None);
+    let by_team = world
+        .reports()
+        .velocity(&schema, pipeline_id, &scope, window, Grouping::Team)
+        .await
+        .expect("the report answers")
+        .expect("the pipeline exists");
+    let by_team = world.disclose(by_team).await;
+    let outcomes: Vec<(Option<&str>, u64, u64)> = by_team
+        .groups
+        .iter()
+        .map(|group| (group.team.as_deref(), group.won_deals, group.lost_deals))
+        .collect();
+    assert!(outcomes.contains(&(Some("north"), 1, 1)), "{outcomes:?}");
+    assert!(outcomes.contains(&(Some("south"), 0, 0)), "{outcomes:?}");
+    let souths = ReportScope {
+        team: Some("south".to_owned()),
+        ..ReportScope::everything()
+    };
+    let south = world
+        .reports()
+        .velocity(&schema, pipeline_id, &souths, window, Grouping::Total)
+        .await
+        .expect("the report answers")
+        .expect("the pipeline exists");
+    let south = world.disclose(south).await;
+    assert_eq!(
+        (south.groups[0].won_deals, south.groups[0].lost_deals),
+        (0, 0)
+    );
 
     // A window that has not started yet counts nothing; a reversed one is refused.
     let later = Window {
