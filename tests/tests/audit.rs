@@ -308,6 +308,27 @@ async fn analysts_read_a_record_history_and_auditors_the_log_each_read_logged() 
     );
     system.get(&sales, "/v1/events").await.expect(403);
     system.get(&auditor, "/v1/events?limit=0").await.expect(422);
+    // The accesses are the audit trail's: an analyst reads the log without them.
+    let analysts = system
+        .get(&analyst, "/v1/events?limit=1000")
+        .await
+        .expect(200);
+    let events = analysts.body["items"].as_array().expect("items");
+    assert!(
+        events
+            .iter()
+            .any(|event| event["type"] == "crm.company.renamed.v1"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|event| event["subject"]
+            .as_str()
+            .is_some_and(|s| !s.starts_with("access"))
+            && !event["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("crm.access."))),
+        "{events:?}"
+    );
     // A position the log has not reached, asked by header as by parameter.
     system
         .send(

@@ -1225,8 +1225,8 @@ const ROUTES: &[Route] = &[
         method: Method::Get,
         path: "/v1/events",
         operation_id: "readLog",
-        summary: "The raw event log in position order, domain events and accesses alike \
-            (analyst, auditor, admin)",
+        summary: "The raw event log in position order (analyst, auditor, admin): its domain \
+            events, and its accesses for those who read the audit trail (auditor, admin)",
         tag: Tag::History,
         kind: Kind::Events,
         body: Body::None,
