@@ -58,6 +58,15 @@ pub enum PolicyError {
         read: Reach,
         write: Reach,
     },
+    #[error(
+        "the {role} role would reach {resource} as `{reach}`, but nothing in them has an owner \
+         or a team to narrow that to: the reach is `all` or `none`"
+    )]
+    PartOfWhole {
+        role: Role,
+        resource: Resource,
+        reach: Reach,
+    },
     /// A problem at one place in the policy settings, e.g. `roles.sales.dealz`.
     #[error("policy settings, at `{path}`: {problem}")]
     Settings {

@@ -512,19 +512,11 @@ mod tests {
     }
 
     #[test]
-    fn a_part_of_an_area_opens_no_record_of_it() {
-        let policy = policy(json!({"roles": {"manager": {"events": "team"}}}));
-        let manager = principal(Role::Manager, Some("paris"), &[]);
-        assert_eq!(
-            policy.reach(&manager, Resource::Events, Action::Read),
-            Reach::Team
-        );
-        assert!(!policy.allows(
-            &manager,
-            Resource::Events,
-            Action::Read,
-            &Ownership::default()
-        ));
+    fn an_area_is_granted_whole_or_not_at_all() {
+        let refused =
+            serde_json::from_value::<Policy>(json!({"roles": {"manager": {"events": "team"}}}));
+        assert!(refused.is_err());
+        let policy = Policy::default();
         let auditor = principal(Role::Auditor, None, &[]);
         assert!(policy.allows(
             &auditor,

@@ -86,6 +86,15 @@ impl Resource {
         )
     }
 
+    /// Whether it is reached whole or not at all: nothing in it has an owner or a team to narrow
+    /// a reach to (pipelines are the organisation's, users and the logs everyone's).
+    pub fn is_whole(self) -> bool {
+        matches!(
+            self,
+            Resource::Pipelines | Resource::Events | Resource::Audit | Resource::Users
+        )
+    }
+
     /// How a sentence names it: "the event log" rather than "events".
     pub(crate) fn noun(self) -> &'static str {
         match self {

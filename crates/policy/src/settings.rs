@@ -51,7 +51,8 @@ pub enum GrantSetting {
 
 impl Policy {
     /// This policy with `settings` laid over it. Refuses unknown role, resource and reach names,
-    /// invalid team names, and a grant that would write further than it reads, naming each.
+    /// invalid team names, a grant that would write further than it reads, and a partial reach
+    /// into what is reached whole ([`Resource::is_whole`]), naming each.
     pub fn with_overrides(mut self, settings: &PolicySettings) -> Result<Policy, PolicyError> {
         for (role_name, resources) in &settings.roles {
             let role = role_name
@@ -80,6 +81,18 @@ impl Policy {
             self.territories.insert(name.clone(), teams);
         }
         for (&(role, resource), grant) in &self.grants {
+            if resource.is_whole() {
+                let partial = [grant.read, grant.write]
+                    .into_iter()
+                    .find(|reach| !matches!(reach, Reach::None | Reach::All));
+                if let Some(reach) = partial {
+                    return Err(PolicyError::PartOfWhole {
+                        role,
+                        resource,
+                        reach,
+                    });
+                }
+            }
             if grant.write > grant.read {
                 return Err(PolicyError::WriteBeyondRead {
                     role,
@@ -390,6 +403,29 @@ mod tests {
             }
         );
         assert!(error.to_string().contains("the marketing role"), "{error}");
+    }
+
+    #[test]
+    fn a_part_of_what_is_reached_whole_is_refused() {
+        for (resource, name) in [
+            (Resource::Users, "users"),
+            (Resource::Audit, "audit"),
+            (Resource::Events, "events"),
+            (Resource::Pipelines, "pipelines"),
+        ] {
+            let error = overrides(json!({"roles": {"manager": {name: "team"}}})).unwrap_err();
+            assert_eq!(
+                error,
+                PolicyError::PartOfWhole {
+                    role: Role::Manager,
+                    resource,
+                    reach: Reach::Team
+                }
+            );
+            overrides(json!({"roles": {"manager": {name: "all"}}})).expect("all of it");
+            overrides(json!({"roles": {"manager": {name: "none"}}})).expect("none of it");
+        }
+        overrides(json!({"roles": {"manager": {"deals": "own"}}})).expect("owned records");
     }
 
     #[test]

@@ -251,8 +251,8 @@ pub async fn events(
     query: Result<Query<EventsQuery>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Accessor { caller, access } = accessor.doing(AccessAction::Export);
-    // The raw log is every team's: only a reach of all of it lets a caller in (a setting that
-    // grants a role `events = "team"` gives no part of it).
+    // The raw log is every team's: only a reach of all of it lets a caller in (the settings
+    // grant it whole or not at all).
     api.authorize(
         &caller,
         &access,
