@@ -139,7 +139,7 @@ impl Follower {
         let deliver_policy = match after {
             0 => DeliverPolicy::All,
             position => DeliverPolicy::ByStartSequence {
-                start_sequence: position + 1,
+                start_sequence: position.saturating_add(1),
             },
         };
         let consumer = stream

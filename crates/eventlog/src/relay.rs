@@ -219,7 +219,7 @@ impl Relay {
         notified: &mut watch::Receiver<u64>,
     ) -> Result<Infallible, LogError> {
         let mut backoff = Backoff::new();
-        let (stream, mut next) = self.retry(&mut backoff, || self.prepare(jetstream)).await?;
+        let (mut stream, mut next) = self.retry(&mut backoff, || self.prepare(jetstream)).await?;
         let mut checkpoints = self
             .retry(&mut backoff, || self.checkpoint_plan(next))
             .await?;
@@ -254,9 +254,9 @@ impl Relay {
                         () = tokio::time::sleep(self.settings.idle_check()) => true,
                     };
                     if idle {
-                        let resume = self
-                            .retry(&mut backoff, || self.resume_point(&stream))
-                            .await?;
+                        let resume;
+                        (stream, resume) =
+                            self.retry(&mut backoff, || self.prepare(jetstream)).await?;
                         self.recovered();
                         warn_if_rewound(resume, next);
                         next = resume;
@@ -265,9 +265,9 @@ impl Relay {
                 Err(error) if error.is_transient() => {
                     self.report(&error);
                     tokio::time::sleep(backoff.next()).await;
-                    let resume = self
-                        .retry(&mut backoff, || self.resume_point(&stream))
-                        .await?;
+                    // From the streams up: NATS may have come back without them.
+                    let resume;
+                    (stream, resume) = self.retry(&mut backoff, || self.prepare(jetstream)).await?;
                     warn_if_rewound(resume, next);
                     next = resume;
                 }

@@ -463,6 +463,29 @@ async fn a_stream_that_lost_its_tail_is_published_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_deleted_under_the_leader_is_made_again_and_published_again() {
+    let store = Store::new().await;
+    let test_stream = TestStream::new();
+    let nats = nats_settings(&test_stream.url, &test_stream);
+    let mut relay = RunningRelay::start(&store, &nats).await;
+    relay.wait_until("leads", |status| status.leader).await;
+
+    store.append(320, 8).await;
+    let jetstream = jetstream_for(&nats.url).await;
+    wait_for_messages(&jetstream, &nats.stream, 320).await;
+    jetstream
+        .delete_stream(&nats.stream)
+        .await
+        .expect("the stream is deleted");
+
+    // Idle, the relay finds no stream; a new append finds none either. Both make it again.
+    store.append(80, 8).await;
+    wait_for_messages(&jetstream, &nats.stream, 400).await;
+    assert_stream_is_the_store(&jetstream, &nats, &store.reader(), 400).await;
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_relay_waits_and_takes_over_when_the_leader_stops() {
     let store = Store::new().await;
     let test_stream = TestStream::new();

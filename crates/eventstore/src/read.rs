@@ -36,27 +36,37 @@ impl Reader {
 
     /// Up to `limit` events after `after` (exclusive), in position order.
     pub async fn read_from(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read_category_from(after, limit, None).await
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+            ))
+            .await?;
+        let rows = client
+            .query(&statement, &[&to_i64(after)?, &i64::from(limit)])
+            .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
-    /// As [`read_from`](Self::read_from), the events of `category` only when one is given.
+    /// As [`read_from`](Self::read_from), the events of `category` only.
     pub async fn read_category_from(
         &self,
         after: u64,
         limit: u32,
-        category: Option<Category>,
+        category: Category,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events \
-                 WHERE position > $1 AND ($3::text IS NULL OR category = $3) \
+                "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND category = $3 \
                  ORDER BY position LIMIT $2"
             ))
             .await?;
-        let category = category.map(Category::as_str);
         let rows = client
-            .query(&statement, &[&to_i64(after)?, &i64::from(limit), &category])
+            .query(
+                &statement,
+                &[&to_i64(after)?, &i64::from(limit), &category.as_str()],
+            )
             .await?;
         rows.iter().map(event_from_row).collect()
     }

@@ -274,11 +274,14 @@ pub async fn events(
         .policy
         .reach(&caller.principal(), Resource::Audit, Action::Read)
         == Reach::All;
-    let only = (!audits).then_some(Category::Events);
-    let events = api
-        .reader
-        .read_category_from(query.after.unwrap_or(0), limit, only)
-        .await?;
+    let after = query.after.unwrap_or(0);
+    let events = if audits {
+        api.reader.read_from(after, limit).await?
+    } else {
+        api.reader
+            .read_category_from(after, limit, Category::Events)
+            .await?
+    };
     let disclosed = accesslog::disclosed_records(
         events
             .iter()
