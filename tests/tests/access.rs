@@ -909,6 +909,59 @@ async fn a_timeline_leaves_out_what_the_caller_may_not_read_two_links_away() {
         !shown.contains(&call.id().to_string().as_str()),
         "not the Paris call two links away: {shown:?}"
     );
+
+    // More Paris calls, the newest entries: a page of one passes over them, full every time,
+    // and its cursor never stops at one of them.
+    let mut last = call.position();
+    for subject in ["Paris follow-up", "Paris contract", "Paris renewal"] {
+        last = system
+            .post(
+                &admin,
+                "/v1/activities",
+                json!({"kind": "call", "subject": subject, "occurred_at": "2026-11-21T09:00:00Z",
+                       "contact_id": contact}),
+            )
+            .await
+            .expect(201)
+            .position();
+    }
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/companies/{company}/timeline?limit=1&cursor={cursor}"),
+            None => format!("/v1/companies/{company}/timeline?limit=1"),
+        };
+        let page = system
+            .send(
+                Method::GET,
+                Some(&token),
+                &path,
+                &[("x-crm-min-position", &last.to_string())],
+                None,
+            )
+            .await
+            .expect(200);
+        let items = page.body["items"].as_array().expect("items").clone();
+        cursor = page.body["next_cursor"].as_str().map(str::to_owned);
+        assert_eq!(
+            items.len(),
+            1,
+            "a full page while any follows: {:?}",
+            page.body
+        );
+        paged.push(items[0]["position"].as_u64().expect("a position"));
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let whole: Vec<u64> = timeline.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|entry| entry["position"].as_u64())
+        .collect();
+    assert_eq!(paged, whole, "page by page, the same entries as at once");
     system.stop().await;
 }
 

@@ -3,6 +3,9 @@
 //! answer out sealed, naming the customer and every record its entries disclose: the API must
 //! log the access before it can send it.
 
+use std::collections::HashMap;
+use std::future::Future;
+
 use accesslog::Withheld;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
@@ -43,14 +46,92 @@ impl TimelineQueries {
         filter: &TimelineFilter,
         page: PageRequest,
     ) -> Result<Withheld<TimelinePage>, TimelineError> {
+        let everything = |records| std::future::ready(Ok::<_, TimelineError>(records));
+        self.readable_timeline(schema, customer, filter, page, everything)
+            .await
+    }
+
+    /// As [`timeline`](Self::timeline), holding only the entries of the records `readable`
+    /// keeps of those it is given. The others are passed over as if they were not there, so
+    /// neither a page's length nor its cursor says anything about them.
+    pub async fn readable_timeline<E, Judge, Judged>(
+        &self,
+        schema: &str,
+        customer: Customer,
+        filter: &TimelineFilter,
+        page: PageRequest,
+        mut readable: Judge,
+    ) -> Result<Withheld<TimelinePage>, E>
+    where
+        E: From<TimelineError>,
+        Judge: FnMut(Vec<RecordRef>) -> Judged,
+        Judged: Future<Output = Result<Vec<RecordRef>, E>>,
+    {
         let keyset = page.keyset()?;
         filter.check()?;
-        let before = keyset.before.unwrap_or(EntryKey {
+        let limit = usize::try_from(keyset.limit).unwrap_or(usize::MAX);
+        let mut before = keyset.before.unwrap_or(EntryKey {
             position: i64::MAX,
             ordinal: i32::MAX,
         });
+        let mut judged: HashMap<RecordRef, bool> = HashMap::new();
+        // One more than a page, to tell whether another follows.
+        let mut kept: Vec<(EntryKey, TimelineEntry)> = Vec::with_capacity(limit + 1);
+        while kept.len() <= limit {
+            let rows = self
+                .rows(schema, customer, filter, before, keyset.limit)
+                .await?;
+            let exhausted = rows.len() <= limit;
+            let mut unjudged = Vec::new();
+            for (_, entry) in &rows {
+                if !judged.contains_key(&entry.record) && !unjudged.contains(&entry.record) {
+                    unjudged.push(entry.record.clone());
+                }
+            }
+            if !unjudged.is_empty() {
+                let keep = readable(unjudged.clone()).await?;
+                for record in unjudged {
+                    let readable = keep.contains(&record);
+                    judged.insert(record, readable);
+                }
+            }
+            for (key, entry) in rows {
+                before = key;
+                if judged.get(&entry.record).copied().unwrap_or(false) {
+                    kept.push((key, entry));
+                    if kept.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        let next_cursor = (kept.len() > limit).then(|| encode_cursor(kept[limit - 1].0));
+        kept.truncate(limit);
+        let entries: Vec<TimelineEntry> = kept.into_iter().map(|(_, entry)| entry).collect();
+        let records = disclosed(customer, &entries);
+        Ok(Withheld::new(
+            TimelinePage {
+                items: entries,
+                next_cursor,
+            },
+            records,
+        ))
+    }
+
+    /// Up to `limit` + 1 entries of the timeline below `before`, newest first, with their keys.
+    async fn rows(
+        &self,
+        schema: &str,
+        customer: Customer,
+        filter: &TimelineFilter,
+        before: EntryKey,
+        limit: u32,
+    ) -> Result<Vec<(EntryKey, TimelineEntry)>, TimelineError> {
         let kind = filter.kind.map(EntryKind::as_str);
-        let one_more = i64::from(keyset.limit) + 1;
+        let one_more = i64::from(limit) + 1;
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(&format!(
@@ -85,29 +166,15 @@ impl TimelineQueries {
                 ],
             )
             .await?;
-        let limit = usize::try_from(keyset.limit).unwrap_or(usize::MAX);
-        let mut entries = Vec::with_capacity(rows.len().min(limit));
-        let mut last = None;
-        for row in rows.iter().take(limit) {
-            last = Some(EntryKey {
-                position: row.try_get(0)?,
-                ordinal: row.try_get(1)?,
-            });
-            entries.push(to_entry(customer, row)?);
-        }
-        let next_cursor = if rows.len() > limit {
-            last.map(encode_cursor)
-        } else {
-            None
-        };
-        let records = disclosed(customer, &entries);
-        Ok(Withheld::new(
-            TimelinePage {
-                items: entries,
-                next_cursor,
-            },
-            records,
-        ))
+        rows.iter()
+            .map(|row| {
+                let key = EntryKey {
+                    position: row.try_get(0)?,
+                    ordinal: row.try_get(1)?,
+                };
+                Ok((key, to_entry(customer, row)?))
+            })
+            .collect()
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use domain::access::AccessAction;
+use domain::access::{AccessAction, RecordRef};
 use policy::{Action, Reach};
 use records::{Collection, record_ref};
 use serde::Deserialize;
@@ -110,38 +110,50 @@ pub async fn customer_timeline(
         cursor: query.cursor,
     };
     let schema = super::reads::schema_of(&api, READ_MODEL, wanted).await?;
-    let page = api
-        .timelines
-        .timeline(&schema, customer, &filter, page)
-        .await?;
     // A timeline gathers records two links away (a contact's call on its company's timeline),
     // which the caller's reach of the customer does not cover: each is judged on its own, as a
-    // read by id would judge it, and the refused ones are left out.
-    let mut readable = vec![record_ref(collection, id)];
-    for other in Collection::ALL {
-        let ids: Vec<Uuid> = page
-            .records()
-            .iter()
-            .filter(|record| record.collection == other.as_str())
-            .map(|record| record.id)
-            .collect();
-        if ids.is_empty() {
-            continue;
+    // read by id would judge it, and the timeline passes over the refused ones.
+    let customer_ref = record_ref(collection, id);
+    let readable = |asked: Vec<RecordRef>| {
+        let (api, records, principal, customer_ref) =
+            (&api, &records, &principal, customer_ref.clone());
+        async move {
+            let mut readable = Vec::new();
+            for other in Collection::ALL {
+                let ids: Vec<Uuid> = asked
+                    .iter()
+                    .filter(|record| {
+                        record.collection == other.as_str() && **record != customer_ref
+                    })
+                    .map(|record| record.id)
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let owners = api.records.ownerships(records, other, &ids).await?;
+                readable.extend(
+                    owners
+                        .iter()
+                        .filter(|(_, ownership)| {
+                            api.policy.allows(
+                                principal,
+                                resource_of(other),
+                                Action::Read,
+                                ownership,
+                            )
+                        })
+                        .map(|(id, _)| record_ref(other, *id)),
+                );
+            }
+            if asked.contains(&customer_ref) {
+                readable.push(customer_ref);
+            }
+            Ok::<_, ApiError>(readable)
         }
-        let owners = api.records.ownerships(&records, other, &ids).await?;
-        readable.extend(
-            owners
-                .iter()
-                .filter(|(_, ownership)| {
-                    api.policy
-                        .allows(&principal, resource_of(other), Action::Read, ownership)
-                })
-                .map(|(id, _)| record_ref(other, *id)),
-        );
-    }
-    let page = page.retain(
-        |record| readable.contains(record),
-        |page, keep| page.items.retain(|entry| keep(&entry.record)),
-    );
+    };
+    let page = api
+        .timelines
+        .readable_timeline(&schema, customer, &filter, page, readable)
+        .await?;
     Ok(Json(api.disclose(&access, page).await?).into_response())
 }
