@@ -135,7 +135,7 @@ impl ReportQueries {
             });
         }
         let report = stages::assemble(&pipeline, now, STALLED_AFTER_DAYS, &groups);
-        Ok(Some(Withheld::new(report, vec![pipeline_ref(pipeline_id)])))
+        Ok(Some(Withheld::new(report, named(pipeline_id, scope))))
     }
 
     /// Conversion, win rate, sales cycle and time per stage of `pipeline_id` in `window`,
@@ -243,7 +243,14 @@ impl ReportQueries {
         }
         let report =
             velocity::assemble(&pipeline, window, group, &conversions, &lengths, &outcomes);
-        Ok(Some(Withheld::new(report, vec![pipeline_ref(pipeline_id)])))
+        let mut records = named(pipeline_id, scope);
+        for owner_id in report.groups.iter().filter_map(|group| group.owner_id) {
+            let owner = user_ref(owner_id);
+            if !records.contains(&owner) {
+                records.push(owner);
+            }
+        }
+        Ok(Some(Withheld::new(report, records)))
     }
 
     /// The open deals of `pipeline_id` by expected close month for `months` months from
@@ -349,7 +356,7 @@ impl ReportQueries {
             &expected,
             &won,
         );
-        Ok(Some(Withheld::new(report, vec![pipeline_ref(pipeline_id)])))
+        Ok(Some(Withheld::new(report, named(pipeline_id, scope))))
     }
 
     /// Won deals per owner per month, across pipelines, for `months` months from
@@ -387,8 +394,12 @@ impl ReportQueries {
             });
         }
         let board = leaderboard::assemble(&months, &groups);
-        let owners = board.owners().into_iter().map(user_ref).collect();
-        Ok(Withheld::new(board, owners))
+        let mut owners: Vec<Uuid> = board.owners();
+        owners.extend(scope.owner_id.filter(|asked| !owners.contains(asked)));
+        Ok(Withheld::new(
+            board,
+            owners.into_iter().map(user_ref).collect(),
+        ))
     }
 
     /// What became of the leads captured in `window`, per source and per campaign.
@@ -449,7 +460,7 @@ impl ReportQueries {
         }
         Ok(Withheld::new(
             sources::assemble(window, &groups, &won),
-            Vec::new(),
+            scope.owner_id.map(user_ref).into_iter().collect(),
         ))
     }
 
@@ -549,6 +560,14 @@ fn won_total(row: &Row, column: usize) -> Result<WonTotal, PipelineError> {
 
 fn group_key(row: &Row) -> Result<GroupKey, PipelineError> {
     Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// What a report of one pipeline names: the pipeline, and the user it was narrowed to (figures
+/// about one person are theirs, as the leaderboard's are).
+fn named(pipeline_id: Uuid, scope: &ReportScope) -> Vec<RecordRef> {
+    let mut records = vec![pipeline_ref(pipeline_id)];
+    records.extend(scope.owner_id.map(user_ref));
+    records
 }
 
 fn pipeline_ref(id: Uuid) -> RecordRef {

@@ -339,6 +339,16 @@ async fn a_deal_moved_back_a_stage_and_won_counts_once_per_stage_with_its_cycle_
         .await
         .expect("the report answers")
         .expect("the pipeline exists");
+    // Figures per person name each person to the access log, beside the pipeline.
+    let named: Vec<(&str, Uuid)> = by_owner
+        .records()
+        .iter()
+        .map(|record| (record.collection.as_str(), record.id))
+        .collect();
+    for owner in [seller, other_seller] {
+        assert!(named.contains(&("users", owner)), "{named:?}");
+    }
+    assert!(named.contains(&("pipelines", pipeline_id)), "{named:?}");
     let by_owner = world.disclose(by_owner).await;
     let seller_group = by_owner
         .groups
