@@ -484,6 +484,26 @@ async fn the_subject_report_holds_what_reaches_her_through_her_deals_and_nothing
         .await
         .expect(201)
         .id();
+    // A call about her deal with someone else: his data, not hers.
+    let colleague = system
+        .post(
+            &admin,
+            "/v1/contacts",
+            json!({"first_name": "Charles", "last_name": "Babbage", "company_id": company}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let with_him = system
+        .post(
+            &admin,
+            "/v1/activities",
+            json!({"kind": "call", "subject": "his own matter", "occurred_at": "2026-11-20T10:00:00Z",
+                   "deal_id": deal, "contact_id": colleague}),
+        )
+        .await
+        .expect(201)
+        .id();
     let clicked = system
         .post(
             &admin,
@@ -508,6 +528,13 @@ async fn the_subject_report_holds_what_reaches_her_through_her_deals_and_nothing
             .iter()
             .any(|entry| entry["record"]["id"] == json!(on_the_deal)),
         "the call logged on her deal only"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|entry| entry["record"]["id"] == json!(with_him)
+                || entry["record"]["id"] == json!(colleague)),
+        "nothing of the colleague, though his call is on her deal"
     );
     let click = found
         .iter()

@@ -102,16 +102,20 @@ impl AuditQueries {
         let entries = qualified(schema, "entries");
         let states = qualified(schema, "states");
         // The contact's entries and those of records linked to it, then or now, and of
-        // records linked to its deals (an activity logged on a deal only).
+        // records linked to its deals (an activity logged on a deal only) that name no other
+        // contact: a call with someone else about her deal is that person's data, not hers.
         let condition = format!(
             "(e.position, e.ordinal) IN ( \
                  SELECT position, ordinal FROM {entries} WHERE subjects @> ARRAY[{subject}::uuid] \
                  UNION \
                  SELECT x.position, x.ordinal FROM {states} s \
                  JOIN {entries} x ON x.collection = s.collection AND x.record_id = s.id \
-                 WHERE s.links @> ARRAY[{subject}::uuid] OR s.links && ARRAY( \
+                 WHERE s.links @> ARRAY[{subject}::uuid] OR (s.links && ARRAY( \
                      SELECT d.id FROM {states} d \
-                     WHERE d.stream_type = '{DEAL_STREAM}' AND d.links @> ARRAY[{subject}::uuid]))"
+                     WHERE d.stream_type = '{DEAL_STREAM}' AND d.links @> ARRAY[{subject}::uuid]) \
+                   AND NOT EXISTS (SELECT 1 FROM {states} c \
+                     WHERE c.stream_type = '{CONTACT_STREAM}' AND c.id = ANY(s.links) \
+                       AND c.id <> {subject}::uuid)))"
         );
         let AuditPage {
             items: entries,
