@@ -256,7 +256,7 @@ impl Relay {
                     if idle {
                         let resume;
                         (stream, resume) =
-                            self.retry(&mut backoff, || self.prepare(jetstream)).await?;
+                            self.retry(&mut backoff, || self.streams(jetstream)).await?;
                         self.recovered();
                         warn_if_rewound(resume, next);
                         next = resume;
@@ -265,9 +265,8 @@ impl Relay {
                 Err(error) if error.is_transient() => {
                     self.report(&error);
                     tokio::time::sleep(backoff.next()).await;
-                    // From the streams up: NATS may have come back without them.
                     let resume;
-                    (stream, resume) = self.retry(&mut backoff, || self.prepare(jetstream)).await?;
+                    (stream, resume) = self.retry(&mut backoff, || self.streams(jetstream)).await?;
                     warn_if_rewound(resume, next);
                     next = resume;
                 }
@@ -276,12 +275,19 @@ impl Relay {
         }
     }
 
-    /// Makes sure both streams exist as configured and the key is registered; returns the event
-    /// stream and the next position to publish.
+    /// What a leader does first: the streams (see [`streams`](Self::streams)), and the key
+    /// registered.
     async fn prepare(&self, jetstream: &jetstream::Context) -> Result<(Stream, u64), LogError> {
+        let found = self.streams(jetstream).await?;
+        self.signer.register(&self.pool).await?;
+        Ok(found)
+    }
+
+    /// Makes sure both streams exist as configured (NATS may have come back without them);
+    /// returns the event stream and the next position to publish.
+    async fn streams(&self, jetstream: &jetstream::Context) -> Result<(Stream, u64), LogError> {
         let stream = ensure_stream(jetstream, &self.nats).await?;
         ensure_checkpoint_stream(jetstream, &self.nats).await?;
-        self.signer.register(&self.pool).await?;
         let next = self.resume_point(&stream).await?;
         Ok((stream, next))
     }

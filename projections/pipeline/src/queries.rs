@@ -153,11 +153,7 @@ impl ReportQueries {
         let Some(pipeline) = load_pipeline(&client, schema, pipeline_id).await? else {
             return Ok(None);
         };
-        let (owner_key, team_key) = match group {
-            Grouping::Total => ("NULL::uuid", "NULL::text"),
-            Grouping::Owner => ("d.owner_id", "NULL::text"),
-            Grouping::Team => ("NULL::uuid", "d.team"),
-        };
+        let (owner_key, team_key) = group_keys(group, "d.owner_id", "d.team");
         let deals = qualified(schema, "deals");
         let stays = qualified(schema, "stage_stays");
         let keys: Vec<String> = pipeline.stages.iter().map(|s| s.key.to_string()).collect();
@@ -214,11 +210,7 @@ impl ReportQueries {
         }
 
         // A closed deal's outcome is its closer's, whoever owns the deal since.
-        let (owner_key, team_key) = match group {
-            Grouping::Total => ("NULL::uuid", "NULL::text"),
-            Grouping::Owner => ("d.closed_by", "NULL::text"),
-            Grouping::Team => ("NULL::uuid", "d.closed_by_team"),
-        };
+        let (owner_key, team_key) = group_keys(group, "d.closed_by", "d.closed_by_team");
         let mut parameters = Parameters::default();
         let (id, from, to) = bind_window(&mut parameters, pipeline_id, window);
         let condition = scope.condition_on("d.closed_by", "d.closed_by_team", &mut parameters);
@@ -560,6 +552,15 @@ fn won_total(row: &Row, column: usize) -> Result<WonTotal, PipelineError> {
 
 fn group_key(row: &Row) -> Result<GroupKey, PipelineError> {
     Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// The owner and team a `group` of deals is keyed by, given the columns that say whose a deal is.
+fn group_keys<'a>(group: Grouping, owner: &'a str, team: &'a str) -> (&'a str, &'a str) {
+    match group {
+        Grouping::Total => ("NULL::uuid", "NULL::text"),
+        Grouping::Owner => (owner, "NULL::text"),
+        Grouping::Team => ("NULL::uuid", team),
+    }
 }
 
 /// What a report of one pipeline names: the pipeline, and the user it was narrowed to (figures
